@@ -1,0 +1,112 @@
+/**
+ * The interface every balancing method implements. The trainer calls these
+ * hooks at fixed points of each step and epoch and knows no method by name.
+ *
+ * Step order: encode -> dominance -> `transformMaps` (CAM and masks) ->
+ * pool, fuse -> loss (+ `extraLoss`) -> gradients -> `transformGradients`
+ * -> update.
+ *
+ * @module
+ */
+
+import type * as tf from "@tensorflow/tfjs";
+import type { Random } from "../_random.ts";
+import type { AudioVisualDataset } from "../data/types.ts";
+import type {
+  AudioVisualModel,
+  FeatureMaps,
+  ModalityLogits,
+  PooledFeatures,
+} from "../models/mod.ts";
+
+/** Dominance ratios of one batch. */
+export interface Dominance {
+  /** rho^a = 1 / rho^v. */
+  audio: number;
+  /** rho^v = mean_i y_i^v / y_i^a. */
+  visual: number;
+}
+
+/** What a training step knows when it calls a hook. */
+export interface StepContext {
+  /** Epoch counted from 0. */
+  epoch: number;
+  /** Total epochs of the run. */
+  epochs: number;
+  /** Step within the epoch, from 0. */
+  step: number;
+  /** True labels of the batch, length B. */
+  labels: Int32Array;
+  /** The model being trained. */
+  model: AudioVisualModel;
+  /** The strategy's own seeded stream (masks, noise, drop decisions). */
+  random: Random;
+}
+
+/** Values of the forward pass handed to the hooks (inside the tape). */
+export interface TrainingForward {
+  /** Unmasked last feature maps. */
+  maps: FeatureMaps;
+  /** Pooled unmasked features. */
+  pooled: PooledFeatures;
+  /** Unimodal logits of the configured kind (probe or fusion-split). */
+  unimodal: ModalityLogits;
+  /** Dominance ratios of this batch from `unimodal`. */
+  dominance: Dominance;
+}
+
+/** What an epoch hook knows. */
+export interface EpochContext {
+  /** Epoch counted from 0. */
+  epoch: number;
+  /** Total epochs of the run. */
+  epochs: number;
+  /** The model being trained. */
+  model: AudioVisualModel;
+  /** The training data. */
+  dataset: AudioVisualDataset;
+  /** Batch size of the run. */
+  batchSize: number;
+  /** Seed of the run. */
+  seed: number;
+}
+
+/** A balancing method. All hooks are optional. */
+export interface BalanceStrategy {
+  /** Method name as used on the command line, such as "camdrop". */
+  readonly name: string;
+  /** Resolved options as plain data, saved in the run config. */
+  config(): Record<string, unknown>;
+  /** Called before the first step of each epoch. */
+  onEpochStart?(context: EpochContext): void | Promise<void>;
+  /**
+   * Returns the feature maps the fused loss sees. Runs inside the training
+   * tape; masks must be constants.
+   */
+  transformMaps?(forward: TrainingForward, context: StepContext): FeatureMaps;
+  /** Returns a loss term added to the fused and probe losses. */
+  extraLoss?(
+    forward: TrainingForward,
+    fused: tf.Tensor2D,
+    context: StepContext,
+  ): tf.Scalar | undefined;
+  /**
+   * Rewrites gradients by variable name before the update. Returns a new
+   * map; the trainer disposes tensors it no longer uses.
+   */
+  transformGradients?(
+    gradients: Record<string, tf.Tensor>,
+    context: StepContext,
+  ): Record<string, tf.Tensor>;
+  /** Called after the last step of each epoch. */
+  onEpochEnd?(context: EpochContext): void | Promise<void>;
+  /**
+   * Per-step numbers to average into the epoch's metrics, such as
+   * `mask_ratio_audio`; read after each step.
+   */
+  stepStats?(): Record<string, number>;
+  /** State to save in checkpoints. */
+  getState?(): unknown;
+  /** Restores what `getState` returned. */
+  setState?(state: unknown): void;
+}
