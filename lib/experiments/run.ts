@@ -1,0 +1,318 @@
+/**
+ * One training run written to its own folder:
+ *
+ * - `config.json`: resolved config, environment (versions, backend), data
+ *   hash and description, strategy options, parameter count;
+ * - `metrics.csv`: one row per epoch (rewritten atomically each epoch);
+ * - `best.ckpt`: weights of the best epoch on validation accuracy;
+ * - `status.json`: "running", "failed" (with the error) or "complete",
+ *   written last, so a folder never looks complete when it is not.
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { createStrategy } from "../balance/registry.ts";
+import { loadEmbeddedDigits } from "../data/embedded.ts";
+import type { AudioVisualDataset } from "../data/types.ts";
+import { metricsCsv, type MetricsRow } from "../metrics/frame.ts";
+import { AudioVisualModel } from "../models/model.ts";
+import {
+  decodeCheckpoint,
+  encodeCheckpoint,
+  writeFileAtomic,
+} from "../train/files.ts";
+import { type TrainCallbacks, Trainer } from "../train/trainer.ts";
+import type { RunConfig } from "./config.ts";
+import { parseMetricsCsv } from "../metrics/frame.ts";
+
+/** Version of this toolkit, recorded in every run. */
+export const TOOLKIT_VERSION = "0.1.0";
+
+/** Options of {@linkcode runTraining}. */
+export interface RunOptions extends TrainCallbacks {
+  /** Parent folder; the run is written to `<outDir>/<config.name>`. */
+  outDir: string;
+  /** Facts about the environment to record, such as the backend info. */
+  environment?: Record<string, unknown>;
+  /**
+   * Return a finished run found in the folder instead of training again.
+   * @default true
+   */
+  reuse?: boolean;
+  /** Called after each epoch with its metrics. */
+  onEpoch?: (row: MetricsRow, config: RunConfig) => void;
+  /** Called once the dataset and model are built. */
+  onStart?: (info: { dir: string; parameters: number; steps: number }) => void;
+}
+
+/** Summary of a finished run. */
+export interface RunResult {
+  /** Run folder. */
+  dir: string;
+  /** Resolved config. */
+  config: RunConfig;
+  /** Metrics per epoch. */
+  metrics: MetricsRow[];
+  /** The best epoch on validation accuracy and its metrics. */
+  best: MetricsRow;
+  /** Whether a finished run was found and reused. */
+  reused: boolean;
+}
+
+/**
+ * Opens the dataset a config names.
+ * @throws {Error} If the data files are missing or invalid.
+ */
+export async function openDataset(
+  config: RunConfig,
+): Promise<AudioVisualDataset> {
+  const d = config.data;
+  return await loadEmbeddedDigits({
+    frames: d.frames,
+    trainSize: d.trainSize > 0 ? d.trainSize : undefined,
+    valSize: d.valSize > 0 ? d.valSize : undefined,
+    testSize: d.testSize > 0 ? d.testSize : undefined,
+  });
+}
+
+/** Builds the model a config describes for `dataset`. */
+export function buildModel(
+  config: RunConfig,
+  dataset: AudioVisualDataset,
+): AudioVisualModel {
+  return new AudioVisualModel({
+    numClasses: dataset.classNames.length,
+    fusion: config.model.fusion,
+    width: config.model.width,
+    audioStem: config.model.audioStem,
+    visualStem: config.model.visualStem,
+    visualChannels: dataset.visualShape[3],
+    unimodal: config.model.unimodal,
+    seed: config.seed,
+  });
+}
+
+/** Picks the epoch with the highest validation accuracy (first on ties). */
+export function bestEpoch(metrics: MetricsRow[]): MetricsRow {
+  let best = metrics[0];
+  for (const row of metrics) {
+    if ((row.val_acc as number) > (best.val_acc as number)) best = row;
+  }
+  return best;
+}
+
+/**
+ * Trains one run and writes its folder.
+ * @throws {Error} On invalid data, a failed write or a non-finite loss; the
+ * folder then holds `status.json` with status "failed".
+ */
+export async function runTraining(
+  config: RunConfig,
+  options: RunOptions,
+): Promise<RunResult> {
+  const dir = join(options.outDir, config.name);
+  if (options.reuse ?? true) {
+    const finished = await readFinishedRun(dir);
+    if (finished) return finished;
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  await writeFileAtomic(
+    join(dir, "status.json"),
+    JSON.stringify({ status: "running" }) + "\n",
+  );
+  const metrics: MetricsRow[] = [];
+  let dataset: AudioVisualDataset | undefined;
+  let model: AudioVisualModel | undefined;
+  let trainer: Trainer | undefined;
+  try {
+    dataset = await openDataset(config);
+    model = buildModel(config, dataset);
+    const strategy = createStrategy(config.method, {
+      camdrop: {
+        rMax: config.camdrop.rMax,
+        warmupStart: config.camdrop.warmupStart,
+        warmupEpochs: config.camdrop.warmupEpochs >= 0
+          ? config.camdrop.warmupEpochs
+          : undefined,
+        target: config.camdrop.target,
+        perFrame: config.camdrop.perFrame,
+      },
+    });
+    const t = config.train;
+    trainer = new Trainer(model, strategy, dataset, {
+      epochs: t.epochs,
+      batchSize: t.batchSize,
+      optimizer: t.optimizer,
+      lr: t.lr,
+      momentum: t.momentum,
+      weightDecay: t.weightDecay,
+      lrDecayEvery: t.lrDecayEvery >= 0 ? t.lrDecayEvery : undefined,
+      lrDecayFactor: t.lrDecayFactor,
+      seed: config.seed,
+      evalBatchSize: t.evalBatchSize,
+    });
+    const record = {
+      config,
+      environment: {
+        toolkit: TOOLKIT_VERSION,
+        deno: Deno.version.deno,
+        v8: Deno.version.v8,
+        tfjs: tf.version.tfjs,
+        backend: tf.getBackend(),
+        platform: `${Deno.build.os}-${Deno.build.arch}`,
+        ...options.environment,
+      },
+      data: {
+        hash: dataset.contentHash,
+        splitSizes: dataset.splitSizes,
+        audioShape: dataset.audioShape,
+        visualShape: dataset.visualShape,
+        settings: dataset.describe(),
+      },
+      strategy: strategy.config(),
+      trainer: trainer.options,
+      parameters: model.store.countTrainable(),
+    };
+    await writeFileAtomic(
+      join(dir, "config.json"),
+      JSON.stringify(record, null, 2) + "\n",
+    );
+    options.onStart?.({
+      dir,
+      parameters: record.parameters,
+      steps: Math.floor(dataset.splitSizes.train / t.batchSize),
+    });
+
+    let bestAccuracy = -Infinity;
+    for (let epoch = 0; epoch < t.epochs; epoch++) {
+      const row = await trainer.trainEpoch(options);
+      metrics.push(row);
+      await writeFileAtomic(join(dir, "metrics.csv"), metricsCsv(metrics));
+      if ((row.val_acc as number) > bestAccuracy) {
+        bestAccuracy = row.val_acc as number;
+        const bytes = encodeCheckpoint(await model.store.snapshot(), {
+          epoch,
+          val_acc: row.val_acc,
+          test_acc: row.test_acc,
+        });
+        await writeFileAtomic(join(dir, "best.ckpt"), bytes);
+      }
+      options.onEpoch?.(row, config);
+    }
+
+    const best = bestEpoch(metrics);
+    await writeFileAtomic(
+      join(dir, "status.json"),
+      JSON.stringify({ status: "complete", best }, null, 2) + "\n",
+    );
+    return { dir, config, metrics, best, reused: false };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    await writeFileAtomic(
+      join(dir, "status.json"),
+      JSON.stringify({ status: "failed", error: message }, null, 2) + "\n",
+    ).catch(() => {});
+    throw error;
+  } finally {
+    trainer?.dispose();
+    model?.dispose();
+  }
+}
+
+/**
+ * Reads a run folder whose status is "complete".
+ * @returns The run, or undefined when the folder is missing or unfinished.
+ */
+export async function readFinishedRun(
+  dir: string,
+): Promise<RunResult | undefined> {
+  let status: { status?: string };
+  try {
+    status = JSON.parse(await Deno.readTextFile(join(dir, "status.json")));
+  } catch {
+    return undefined;
+  }
+  if (status.status !== "complete") return undefined;
+  const record = JSON.parse(
+    await Deno.readTextFile(join(dir, "config.json")),
+  );
+  const metrics = parseMetricsCsv(
+    await Deno.readTextFile(join(dir, "metrics.csv")),
+  );
+  return {
+    dir,
+    config: record.config,
+    metrics,
+    best: bestEpoch(metrics),
+    reused: true,
+  };
+}
+
+/** Result of {@linkcode evaluateRun}. */
+export interface EvaluationResult {
+  /** Run folder. */
+  dir: string;
+  /** Epoch of the checkpoint. */
+  epoch: number;
+  /** Test metrics measured now. */
+  metrics: MetricsRow;
+  /** Test accuracy logged during training for that epoch. */
+  loggedTestAccuracy: number;
+}
+
+/**
+ * Loads a run's best checkpoint and evaluates it on the test split.
+ * @throws {Error} If the folder has no config or checkpoint.
+ */
+export async function evaluateRun(dir: string): Promise<EvaluationResult> {
+  const configPath = join(dir, "config.json");
+  const checkpointPath = join(dir, "best.ckpt");
+  let record: { config: RunConfig };
+  try {
+    record = JSON.parse(await Deno.readTextFile(configPath));
+  } catch (error) {
+    throw new Error(
+      `Cannot read ${configPath}: ${(error as Error).message}. Pass a run ` +
+        `folder written by "deno task repro".`,
+    );
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(checkpointPath);
+  } catch (error) {
+    throw new Error(
+      `Cannot read ${checkpointPath}: ${(error as Error).message}. The run ` +
+        `may not have finished an epoch.`,
+    );
+  }
+  const { tensors, meta } = decodeCheckpoint(bytes, checkpointPath);
+  const config = record.config;
+  const dataset = await openDataset(config);
+  const model = buildModel(config, dataset);
+  try {
+    model.store.restore(tensors);
+    const trainer = new Trainer(
+      model,
+      createStrategy("naive"),
+      dataset,
+      {
+        epochs: config.train.epochs,
+        batchSize: config.train.batchSize,
+        seed: config.seed,
+        evalBatchSize: config.train.evalBatchSize,
+      },
+    );
+    const metrics = trainer.evaluate("test");
+    trainer.dispose();
+    return {
+      dir,
+      epoch: meta.epoch as number,
+      metrics,
+      loggedTestAccuracy: meta.test_acc as number,
+    };
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * `deno task repro`: trains naive fusion and CAMDrop on the chosen data and
+ * writes the results table and Figure 4. Run with --help for the options.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  type ConfigOverrides,
+  METHODS,
+  parseConfigYaml,
+  PRESETS,
+  reproduce,
+  resolveConfig,
+  setupBackend,
+} from "../lib/mod.ts";
+import { fail, parseNumber, ProgressBar, writeErr } from "./_cli.ts";
+
+const HELP = `Usage: deno task repro [options]
+
+Trains naive fusion and CAMDrop (same seed and model) and writes
+<out>/<run>/ folders, <out>/results.md and .csv, and
+<figures>/figure4-<dataset>.html. Finished runs in <out> are reused.
+
+Values come from the preset, then --config, then the options below.
+
+Options:
+  --preset NAME      smoke | default | paper (default: default).
+                     smoke: tiny model and data, about a minute on 2 cores.
+                     default: embedded data, 20 epochs, about 15 minutes.
+                     paper: full-width ResNet18, 100 epochs, batch 16.
+  --config FILE      YAML file with sections seed, method, data, model,
+                     camdrop and train (keys as in config.json).
+  --dataset NAME     embedded (default: embedded).
+  --data-root DIR    dataset folder (not used by the embedded data).
+  --method LIST      comma-separated methods to train: naive, camdrop
+                     (default: naive,camdrop).
+  --fusion NAME      concat | sum | film | gated (default: concat).
+  --r-max R          CAMDrop maximum masking ratio, in (0, 1) (default 0.3).
+  --epochs N         training epochs (preset: smoke 2, default 20,
+                     paper 100).
+  --batch-size N     samples per training batch (default 16).
+  --lr LR            initial learning rate (preset: smoke and default 0.01,
+                     paper 0.001); decayed x0.1 at 70 % of the epochs.
+  --optimizer NAME   sgd | adam (default sgd, momentum 0.9, weight decay
+                     1e-4).
+  --seed N           seed of data order, noise, initialisation and masks
+                     (default 0).
+  --backend NAME     auto | tensorflow | wasm | webgpu | cpu (default auto:
+                     tfjs-node if importable, else wasm, else cpu).
+  --out DIR          folder for run folders and tables (default runs).
+  --figures DIR      folder for figures (default figures).
+  --help             show this text.
+`;
+
+let parsed;
+try {
+  parsed = parseArgs({
+    args: Deno.args,
+    options: {
+      preset: { type: "string", default: "default" },
+      config: { type: "string" },
+      dataset: { type: "string" },
+      "data-root": { type: "string" },
+      method: { type: "string", default: "naive,camdrop" },
+      fusion: { type: "string" },
+      "r-max": { type: "string" },
+      epochs: { type: "string" },
+      "batch-size": { type: "string" },
+      lr: { type: "string" },
+      optimizer: { type: "string" },
+      seed: { type: "string" },
+      backend: { type: "string" },
+      out: { type: "string", default: "runs" },
+      figures: { type: "string", default: "figures" },
+      help: { type: "boolean", default: false },
+    },
+    allowPositionals: false,
+  });
+} catch (error) {
+  fail(`${(error as Error).message}. Run with --help for the options.`);
+}
+const values = parsed.values;
+if (values.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
+
+// Config: preset, then YAML file, then command line.
+const layers: ConfigOverrides[] = [];
+if (values.config !== undefined) {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(values.config);
+  } catch (error) {
+    fail(
+      `cannot read config file ${values.config}: ${(error as Error).message}`,
+    );
+  }
+  try {
+    layers.push(parseConfigYaml(text, values.config));
+  } catch (error) {
+    fail((error as Error).message);
+  }
+}
+const cli: ConfigOverrides = { data: {}, model: {}, camdrop: {}, train: {} };
+if (values.dataset !== undefined) {
+  cli.data!.dataset = values.dataset as never;
+}
+if (values["data-root"] !== undefined) cli.data!.dataRoot = values["data-root"];
+if (values.fusion !== undefined) cli.model!.fusion = values.fusion as never;
+if (values["r-max"] !== undefined) {
+  cli.camdrop!.rMax = parseNumber("--r-max", values["r-max"]);
+}
+if (values.epochs !== undefined) {
+  cli.train!.epochs = parseNumber("--epochs", values.epochs);
+}
+if (values["batch-size"] !== undefined) {
+  cli.train!.batchSize = parseNumber("--batch-size", values["batch-size"]);
+}
+if (values.lr !== undefined) cli.train!.lr = parseNumber("--lr", values.lr);
+if (values.optimizer !== undefined) {
+  cli.train!.optimizer = values.optimizer as never;
+}
+if (values.seed !== undefined) cli.seed = parseNumber("--seed", values.seed);
+if (values.backend !== undefined) cli.backend = values.backend as never;
+layers.push(cli);
+
+const methods = values.method.split(",").map((m) => m.trim()).filter((m) =>
+  m !== ""
+);
+if (methods.length === 0) {
+  fail(`--method is empty: expected ${METHODS.join(", ")}.`);
+}
+let configs;
+try {
+  configs = methods.map((method) =>
+    resolveConfig(values.preset, ...layers, { method: method as never })
+  );
+} catch (error) {
+  fail((error as Error).message);
+}
+
+// Backend.
+const backend = await setupBackend(configs[0].backend, {
+  onWarning: (message) => writeErr(`warning: ${message}\n`),
+}).catch((error) => fail((error as Error).message));
+writeErr(
+  `backend: ${backend.name}${
+    backend.fallbackReason ? ` (fallback: ${backend.fallbackReason})` : ""
+  }\n`,
+);
+
+// Train and write results.
+const progress = new ProgressBar();
+const started = performance.now();
+try {
+  const result = await reproduce(configs, {
+    outDir: values.out,
+    figuresDir: values.figures,
+    environment: { backendInfo: backend },
+    onRun: (config, index, count) => {
+      progress.setLabel(`[${index + 1}/${count}] ${config.name}`);
+      writeErr(`run ${index + 1}/${count}: ${config.name}\n`);
+    },
+    onStart: ({ dir, parameters }) =>
+      writeErr(`  folder ${dir}, ${parameters} parameters\n`),
+    onStep: (p) => progress.step(p, configs[0].train.epochs),
+    onEvaluate: (split) => progress.evaluating(split),
+    onEpoch: (row, config) => {
+      progress.clear();
+      writeErr(
+        `  epoch ${(row.epoch as number) + 1}/${config.train.epochs} ` +
+          `loss ${(row.train_loss as number).toFixed(3)} ` +
+          `val ${pct(row.val_acc)} test ${pct(row.test_acc)} ` +
+          `audio ${pct(row.test_audio_acc_probe)} ` +
+          `visual ${pct(row.test_visual_acc_probe)} ` +
+          `(${(row.seconds as number).toFixed(1)} s)\n`,
+      );
+    },
+  });
+  for (const run of result.runs) {
+    if (run.reused) writeErr(`reused finished run ${run.dir}\n`);
+  }
+  console.log(await Deno.readTextFile(result.tableMarkdown));
+  console.log(`table: ${result.tableMarkdown}, ${result.tableCsv}`);
+  console.log(`figure: ${result.figure}`);
+  console.log(
+    `done in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  );
+} catch (error) {
+  progress.clear();
+  fail((error as Error).message);
+}
+
+function pct(value: unknown): string {
+  return `${(100 * (value as number)).toFixed(1)}%`;
+}
