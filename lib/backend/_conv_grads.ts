@@ -79,13 +79,13 @@ function convInfo(
 
 function checkShape(
   kernelName: string,
-  what: string,
+  tensorName: string,
   actual: number[],
   expected: number[],
 ): void {
   if (actual.join(",") !== expected.join(",")) {
     throw new Error(
-      `${kernelName}: ${what} has shape [${actual}] but the forward ` +
+      `${kernelName}: ${tensorName} has shape [${actual}] but the forward ` +
         `convolution implies [${expected}]`,
     );
   }
@@ -207,6 +207,9 @@ export function conv2dInputGradViaConv(
   const [, outHeight, outWidth] = dy.shape;
 
   return tf.tidy(() => {
+    // TODO: with stride s, (s*s - 1) / (s*s) of the taps hit inserted
+    // zeros. Splitting dx into s*s phases, each a conv of the undilated dy
+    // with a sub-filter, would skip them.
     const dilated = dilateByStride(dy, sh, sw);
     const [, dilatedHeight, dilatedWidth] = dilated.shape;
 

@@ -180,8 +180,15 @@ export function uninstallWasmKernels(): void {
       tf.unregisterKernel(kernel.kernelName, BACKEND);
     }
   }
-  if (installed.shippedInputGrad !== undefined) {
-    tf.registerKernel(installed.shippedInputGrad);
+  const shipped = installed.shippedInputGrad;
+  if (shipped !== undefined) {
+    tf.registerKernel(shipped);
+    // tfjs runs setupFunc (which binds the wasm function) only when a
+    // backend is set, so a running backend needs it called here.
+    const backend = tf.findBackend(BACKEND);
+    if (backend != null) {
+      shipped.setupFunc?.(backend);
+    }
   }
   tf.unregisterGradient(tf.FusedBatchNorm);
   if (installed.coreBatchNormGrad !== undefined) {

@@ -358,7 +358,7 @@ Deno.test("conv gradients leave no tensors", async () => {
   tf.dispose([x, filter, offset, scale]);
 });
 
-/** Variables of a conv -> batch norm -> relu -> conv s2 -> mean -> dense net. */
+/** Variables of conv, batch norm, ReLU, conv s2, mean and dense layers. */
 const NET_SHAPES: Record<string, number[]> = {
   conv1: [3, 3, 3, 8],
   gamma: [8],
@@ -415,7 +415,9 @@ Deno.test("network gradients match cpu", async () => {
 });
 
 Deno.test("installWasmKernels is idempotent", async () => {
-  installWasmKernels();
+  // Start the backend first, so that uninstalling must bind the restored
+  // kernel itself.
+  await useWasmWithKernels();
   const filterKernel = tf.getKernel("Conv2DBackpropFilter", "wasm");
   const inputKernel = tf.getKernel("Conv2DBackpropInput", "wasm");
   installWasmKernels();
@@ -429,6 +431,13 @@ Deno.test("installWasmKernels is idempotent", async () => {
   const shipped = tf.getKernel("Conv2DBackpropInput", "wasm");
   assert.notEqual(shipped, inputKernel);
   assert.ok(shipped !== undefined, "shipped kernel not restored");
+  // The restored kernel must run: 3x3 ones over 3x3 ones, 2 channels.
+  const dy = tf.ones([1, 3, 3, 2]) as tf.Tensor4D;
+  const filter = tf.ones([3, 3, 1, 2]) as tf.Tensor4D;
+  const dx = tf.conv2dTranspose(dy, filter, [1, 3, 3, 1], 1, "same");
+  const expected = [8, 12, 8, 12, 18, 12, 8, 12, 8];
+  assert.deepEqual(Array.from(await dx.data()), expected);
+  tf.dispose([dy, filter, dx]);
 
   installWasmKernels();
   assert.ok(wasmKernelsInstalled());
