@@ -14,49 +14,43 @@ export function writeErr(text: string): void {
 }
 
 /**
- * A one-line progress bar for training steps. On a terminal it redraws in
- * place; elsewhere it prints one line per 25 % of an epoch.
+ * A one-line progress bar for training steps of one or more runs. On a
+ * terminal it redraws in place; elsewhere it prints nothing and callers
+ * print one line per epoch.
  */
 export class ProgressBar {
   readonly #tty = Deno.stderr.isTerminal();
-  #lastQuarter = -1;
-  #label = "";
-
-  /** Sets the prefix, such as the run name. */
-  setLabel(label: string): void {
-    this.#label = label;
-  }
+  readonly #runs = new Map<string, string>();
 
   /** Draws one step's progress. */
   step(p: StepProgress, epochs: number): void {
+    if (!this.#tty) return;
     const done = (p.step + 1) / p.steps;
-    const text = `${this.#label} epoch ${p.epoch + 1}/${epochs} ` +
-      `${bar(done)} ${p.step + 1}/${p.steps} loss ${p.loss.toFixed(3)} ` +
-      `acc ${(100 * p.accuracy).toFixed(1)}%`;
-    if (this.#tty) {
-      writeErr(`\r\x1b[2K${text}`);
-      return;
-    }
-    const quarter = Math.floor(done * 4);
-    if (quarter !== this.#lastQuarter) {
-      this.#lastQuarter = quarter;
-      if (quarter > 0) writeErr(text + "\n");
-    }
+    const name = p.run ?? "";
+    this.#runs.set(
+      name,
+      `${shortName(name)} e${p.epoch + 1}/${epochs} ${bar(done)} ` +
+        `loss ${p.loss.toFixed(2)} acc ${(100 * p.accuracy).toFixed(0)}%`,
+    );
+    writeErr(`\r\x1b[2K${[...this.#runs.values()].join(" | ")}`);
   }
 
-  /** Shows that evaluation runs. */
-  evaluating(split: string): void {
-    if (this.#tty) writeErr(`\r\x1b[2K${this.#label} evaluating ${split}...`);
+  /** Forgets a finished run's part of the line. */
+  finish(run: string): void {
+    this.#runs.delete(run);
   }
 
-  /** Ends the current line. */
+  /** Clears the line so that a log line can be printed. */
   clear(): void {
     if (this.#tty) writeErr("\r\x1b[2K");
-    this.#lastQuarter = -1;
   }
 }
 
-function bar(fraction: number, width = 20): string {
+function shortName(run: string): string {
+  return run.replace(/^[a-z]+-/, "").slice(0, 24);
+}
+
+function bar(fraction: number, width = 12): string {
   const filled = Math.round(fraction * width);
   return `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
 }

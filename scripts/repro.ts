@@ -49,6 +49,9 @@ Options:
                      (default 0).
   --backend NAME     auto | tensorflow | wasm | webgpu | cpu (default auto:
                      tfjs-node if importable, else wasm, else cpu).
+  --jobs N           runs trained at the same time, one worker each
+                     (default: the number of CPU cores, at most the
+                     number of runs).
   --out DIR          folder for run folders and tables (default runs).
   --figures DIR      folder for figures (default figures).
   --help             show this text.
@@ -72,6 +75,7 @@ try {
       optimizer: { type: "string" },
       seed: { type: "string" },
       backend: { type: "string" },
+      jobs: { type: "string" },
       out: { type: "string", default: "runs" },
       figures: { type: "string", default: "figures" },
       help: { type: "boolean", default: false },
@@ -142,6 +146,13 @@ try {
   fail((error as Error).message);
 }
 
+const jobs = values.jobs !== undefined
+  ? parseNumber("--jobs", values.jobs)
+  : Math.min(configs.length, navigator.hardwareConcurrency ?? 1);
+if (!Number.isInteger(jobs) || jobs < 1) {
+  fail(`invalid --jobs ${jobs}: expected an integer >= 1.`);
+}
+
 // Backend.
 const backend = await setupBackend(configs[0].backend, {
   onWarning: (message) => writeErr(`warning: ${message}\n`),
@@ -160,24 +171,35 @@ try {
     outDir: values.out,
     figuresDir: values.figures,
     environment: { backendInfo: backend },
+    jobs,
     onRun: (config, index, count) => {
-      progress.setLabel(`[${index + 1}/${count}] ${config.name}`);
+      progress.clear();
       writeErr(`run ${index + 1}/${count}: ${config.name}\n`);
     },
-    onStart: ({ dir, parameters }) =>
-      writeErr(`  folder ${dir}, ${parameters} parameters\n`),
+    onWarning: (message, config) => {
+      progress.clear();
+      writeErr(`warning (${config.name}): ${message}\n`);
+    },
+    onStart: ({ dir, parameters }) => {
+      progress.clear();
+      writeErr(`  folder ${dir}, ${parameters} parameters\n`);
+    },
     onStep: (p) => progress.step(p, configs[0].train.epochs),
-    onEvaluate: (split) => progress.evaluating(split),
     onEpoch: (row, config) => {
       progress.clear();
       writeErr(
-        `  epoch ${(row.epoch as number) + 1}/${config.train.epochs} ` +
-          `loss ${(row.train_loss as number).toFixed(3)} ` +
+        `  ${config.name} epoch ${(row.epoch as number) + 1}/` +
+          `${config.train.epochs} loss ${
+            (row.train_loss as number).toFixed(3)
+          } ` +
           `val ${pct(row.val_acc)} test ${pct(row.test_acc)} ` +
           `audio ${pct(row.test_audio_acc_probe)} ` +
           `visual ${pct(row.test_visual_acc_probe)} ` +
           `(${(row.seconds as number).toFixed(1)} s)\n`,
       );
+      if ((row.epoch as number) + 1 === config.train.epochs) {
+        progress.finish(config.name);
+      }
     },
   });
   for (const run of result.runs) {

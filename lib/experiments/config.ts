@@ -166,6 +166,8 @@ export const PRESET_OVERRIDES: Record<PresetName, ConfigOverrides> = {
     train: { epochs: 2, batchSize: 16, lr: 0.01 },
   },
   default: {
+    data: { trainSize: 2000 },
+    model: { width: 4 },
     train: { epochs: 20, batchSize: 16, lr: 0.01 },
   },
   paper: {

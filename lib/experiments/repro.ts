@@ -10,7 +10,8 @@ import { figure4 } from "../plots/figure4.ts";
 import { writeFigureHtml } from "../plots/html.ts";
 import { writeFileAtomic } from "../train/files.ts";
 import type { RunConfig } from "./config.ts";
-import { type RunOptions, type RunResult, runTraining } from "./run.ts";
+import { runAll, type RunAllOptions } from "./parallel.ts";
+import type { RunResult } from "./run.ts";
 import {
   methodLabel,
   resultRows,
@@ -19,13 +20,9 @@ import {
 } from "./tables.ts";
 
 /** Options of {@linkcode reproduce}. */
-export interface ReproOptions extends Omit<RunOptions, "outDir"> {
-  /** Folder of run folders and tables. */
-  outDir: string;
+export interface ReproOptions extends RunAllOptions {
   /** Folder of figures. */
   figuresDir: string;
-  /** Called before each run starts, with its index and count. */
-  onRun?: (config: RunConfig, index: number, count: number) => void;
 }
 
 /** Files written by {@linkcode reproduce}. */
@@ -49,11 +46,7 @@ export async function reproduce(
   configs: RunConfig[],
   options: ReproOptions,
 ): Promise<ReproResult> {
-  const runs: RunResult[] = [];
-  for (const [index, config] of configs.entries()) {
-    options.onRun?.(config, index, configs.length);
-    runs.push(await runTraining(config, options));
-  }
+  const runs = await runAll(configs, options);
 
   // Tables.
   const rows = resultRows(runs);

@@ -9,8 +9,18 @@ import * as tf from "@tensorflow/tfjs";
 import { xavierDense } from "./_init.ts";
 import type { ParameterStore } from "./parameters.ts";
 
-/** Names of the fusion heads. */
-export const FUSIONS = ["concat", "sum", "film", "gated"] as const;
+/**
+ * Names of the fusion heads. "audio-only" and "visual-only" classify from
+ * one modality's features alone: the unimodal baselines.
+ */
+export const FUSIONS = [
+  "concat",
+  "sum",
+  "film",
+  "gated",
+  "audio-only",
+  "visual-only",
+] as const;
 
 /** A fusion head name. */
 export type FusionKind = typeof FUSIONS[number];
@@ -95,6 +105,10 @@ export class FusionHead {
         addDense(store, "fusion.visual", dim, dim, seed);
         addDense(store, "fusion.fc", dim, numClasses, seed);
         break;
+      case "audio-only":
+      case "visual-only":
+        addDense(store, "fusion.fc", dim, numClasses, seed);
+        break;
     }
   }
 
@@ -123,6 +137,10 @@ export class FusionHead {
         const visual = dense(store, "fusion.visual", fv);
         return dense(store, "fusion.fc", tf.mul(gate, visual));
       }
+      case "audio-only":
+        return dense(store, "fusion.fc", fa);
+      case "visual-only":
+        return dense(store, "fusion.fc", fv);
     }
   }
 

@@ -12,6 +12,7 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { kaimingConv } from "./_init.ts";
+import { batchNormTraining } from "./batch_norm.ts";
 import type { ParameterStore } from "./parameters.ts";
 
 /** Stem of the network. */
@@ -214,24 +215,14 @@ export class ResNet18 {
     }
 
     // Batch statistics over N, H, W; they also receive gradients.
-    const { mean, variance } = tf.moments(y, [0, 1, 2]);
-    if (updates !== undefined) {
-      updates.push({
-        runningMean,
-        runningVariance,
-        mean: tf.keep(mean.clone()) as tf.Tensor1D,
-        variance: tf.keep(variance.clone()) as tf.Tensor1D,
-        count: y.shape[0] * y.shape[1] * y.shape[2],
-      });
-    }
-    return tf.batchNorm4d(
-      y,
-      mean as tf.Tensor1D,
-      variance as tf.Tensor1D,
-      beta,
-      gamma,
-      BN_EPSILON,
-    );
+    const count = y.shape[0] * y.shape[1] * y.shape[2];
+    return batchNormTraining(y, gamma, beta, BN_EPSILON, (moments) => {
+      if (updates === undefined) {
+        tf.dispose([moments.mean, moments.variance]);
+        return;
+      }
+      updates.push({ runningMean, runningVariance, ...moments, count });
+    });
   }
 }
 

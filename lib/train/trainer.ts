@@ -67,6 +67,8 @@ export interface StepProgress {
   loss: number;
   /** Running training accuracy of the epoch so far. */
   accuracy: number;
+  /** Run name, set when several runs report to one listener. */
+  run?: string;
 }
 
 /** Callbacks of {@linkcode Trainer.trainEpoch}. */
