@@ -1,0 +1,169 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { setupBackend } from "../backend/select.ts";
+import { createStrategy } from "../balance/registry.ts";
+import { loadEmbeddedDigits } from "../data/embedded.ts";
+import type { AudioVisualDataset } from "../data/types.ts";
+import { AudioVisualModel } from "../models/model.ts";
+import { NonFiniteError, Trainer } from "./trainer.ts";
+
+const data = await loadEmbeddedDigits({
+  trainSize: 48,
+  valSize: 32,
+  testSize: 32,
+});
+
+function makeTrainer(
+  method: string,
+  dataset: AudioVisualDataset = data,
+  seed = 1,
+) {
+  const model = new AudioVisualModel({
+    numClasses: 10,
+    width: 2,
+    audioStem: "imagenet",
+    visualStem: "cifar",
+    visualChannels: 1,
+    seed,
+  });
+  const trainer = new Trainer(model, createStrategy(method), dataset, {
+    epochs: 4,
+    batchSize: 8,
+    lr: 0.01,
+    seed,
+    evalBatchSize: 32,
+  });
+  return { model, trainer };
+}
+
+Deno.test("Trainer keeps tensor count flat", async () => {
+  await setupBackend("wasm");
+  for (const method of ["camdrop", "naive"]) {
+    const { model, trainer } = makeTrainer(method);
+    const batches = [...data.batches("train", {
+      batchSize: 8,
+      seed: 1,
+      epoch: 0,
+      training: true,
+    })];
+    // The first step creates the momentum buffers.
+    trainer.trainStep(batches[0], 3, 0, 0.01);
+    const before = tf.memory().numTensors;
+    const steps = method === "camdrop" ? 100 : 20;
+    for (let step = 1; step <= steps; step++) {
+      trainer.trainStep(batches[step % batches.length], 3, step, 0.01);
+    }
+    trainer.evaluate("val");
+    assert.equal(tf.memory().numTensors, before, `${method} leaks tensors`);
+    trainer.dispose();
+    model.dispose();
+  }
+});
+
+Deno.test("Trainer gives equal metrics for equal seeds", async () => {
+  await setupBackend("wasm");
+  const rows = [];
+  for (let run = 0; run < 2; run++) {
+    const { model, trainer } = makeTrainer("camdrop");
+    const row = await trainer.trainEpoch();
+    delete row.seconds;
+    rows.push(row);
+    trainer.dispose();
+    model.dispose();
+  }
+  assert.deepEqual(rows[0], rows[1]);
+  const { model, trainer } = makeTrainer("camdrop", data, 2);
+  const other = await trainer.trainEpoch();
+  assert.notEqual(other.train_loss, rows[0].train_loss);
+  trainer.dispose();
+  model.dispose();
+});
+
+Deno.test("Trainer records metric columns", async () => {
+  await setupBackend("wasm");
+  const { model, trainer } = makeTrainer("camdrop");
+  const row = await trainer.trainEpoch();
+  for (
+    const column of [
+      "epoch",
+      "lr",
+      "train_loss",
+      "train_acc",
+      "train_rho_audio",
+      "train_rho_visual",
+      "train_mask_ratio_audio",
+      "train_mask_ratio_visual",
+      "val_acc",
+      "val_loss",
+      "val_audio_acc_probe",
+      "val_visual_acc_probe",
+      "val_imbalance_probe",
+      "test_acc",
+      "test_audio_acc_split",
+      "seconds",
+    ]
+  ) {
+    assert.equal(typeof row[column], "number", `missing column ${column}`);
+  }
+  // r = rho / (1 + rho) * r_max_eff, averaged over steps: positive.
+  assert.ok((row.train_mask_ratio_audio as number) > 0);
+  assert.ok((row.train_mask_ratio_audio as number) < 0.3);
+  trainer.dispose();
+  model.dispose();
+});
+
+Deno.test("Trainer stops on a NaN loss", async () => {
+  await setupBackend("wasm");
+  // The same data with one spectrogram value replaced by NaN.
+  const corrupted: AudioVisualDataset = {
+    ...data,
+    describe: () => data.describe(),
+    *batches(split, options) {
+      for (const batch of data.batches(split, options)) {
+        const audio = batch.audio.slice();
+        audio[5] = NaN;
+        yield { ...batch, audio };
+      }
+    },
+  };
+  const { model, trainer } = makeTrainer("camdrop", corrupted);
+  await assert.rejects(
+    () => trainer.trainEpoch(),
+    (error: unknown) => {
+      assert.ok(error instanceof NonFiniteError);
+      assert.equal(error.epoch, 0);
+      assert.equal(error.step, 0);
+      assert.match(error.message, /not finite at epoch 0, step 0/);
+      return true;
+    },
+  );
+  trainer.dispose();
+  model.dispose();
+});
+
+Deno.test("Trainer rejects mismatched data and options", () => {
+  const model = new AudioVisualModel({
+    numClasses: 6,
+    width: 2,
+    visualChannels: 1,
+  });
+  assert.throws(
+    () => new Trainer(model, createStrategy("naive"), data, { epochs: 1 }),
+    /10 classes but the model was built for 6/,
+  );
+  model.dispose();
+  const { model: ok } = makeTrainer("naive");
+  assert.throws(
+    () => new Trainer(ok, createStrategy("naive"), data, { epochs: 0 }),
+    /epochs must be an integer >= 1/,
+  );
+  assert.throws(
+    () =>
+      new Trainer(ok, createStrategy("naive"), data, {
+        epochs: 1,
+        batchSize: 1,
+      }),
+    /batch size must be an integer >= 2/,
+  );
+  ok.dispose();
+});
