@@ -5,12 +5,12 @@
  * @module
  */
 
+import * as tf from "@tensorflow/tfjs";
 import { parseArgs } from "node:util";
 import {
   type ConfigOverrides,
   METHODS,
   parseConfigYaml,
-  PRESETS,
   reproduce,
   resolveConfig,
   setupBackend,
@@ -154,6 +154,7 @@ if (!Number.isInteger(jobs) || jobs < 1) {
 }
 
 // Backend.
+tf.enableProdMode();
 const backend = await setupBackend(configs[0].backend, {
   onWarning: (message) => writeErr(`warning: ${message}\n`),
 }).catch((error) => fail((error as Error).message));

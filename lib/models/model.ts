@@ -78,14 +78,13 @@ export interface ModelOutputs {
  * and never the encoders.
  */
 export const stopGradient: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
-  // deno-lint-ignore no-explicit-any
   ((x: tf.Tensor, save: tf.GradSaveFunc) => {
     save([]);
     return {
       value: tf.clone(x),
       gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
     };
-  }) as any,
+  }) as never,
 ) as (x: tf.Tensor) => tf.Tensor;
 
 /** The audio-visual model. */
