@@ -10,6 +10,7 @@ import { parse as parseYaml } from "yaml";
 import { FUSIONS } from "../models/fusion.ts";
 import { METHODS } from "../balance/registry.ts";
 import { OPTIMIZERS } from "../train/optimizers.ts";
+import { EMBEDDED_DEFAULTS } from "../data/embedded.ts";
 
 /** Preset names. */
 export const PRESETS = ["smoke", "default", "paper"] as const;
@@ -55,6 +56,14 @@ export interface RunConfig {
     valSize: number;
     /** Test samples used (0 = all). */
     testSize: number;
+    /** Embedded data: speech-to-noise ratio of the mixed noise, in dB. */
+    audioSnrDb: number;
+    /** Embedded data: std of Gaussian pixel noise on [0, 1] images. */
+    visualNoiseStd: number;
+    /** Embedded data: fraction of the image covered by a grey square. */
+    visualOcclusion: number;
+    /** Embedded data: std of the Gaussian blur, in pixels (0 = none). */
+    visualBlur: number;
   };
   /** Model settings. */
   model: {
@@ -125,6 +134,10 @@ const BASE: RunConfig = {
     trainSize: 0,
     valSize: 0,
     testSize: 0,
+    audioSnrDb: EMBEDDED_DEFAULTS.audioSnrDb ?? 60,
+    visualNoiseStd: EMBEDDED_DEFAULTS.visualNoiseStd,
+    visualOcclusion: EMBEDDED_DEFAULTS.visualOcclusion,
+    visualBlur: EMBEDDED_DEFAULTS.visualBlur,
   },
   model: {
     fusion: "concat",

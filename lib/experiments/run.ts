@@ -74,6 +74,10 @@ export async function openDataset(
     trainSize: d.trainSize > 0 ? d.trainSize : undefined,
     valSize: d.valSize > 0 ? d.valSize : undefined,
     testSize: d.testSize > 0 ? d.testSize : undefined,
+    audioSnrDb: d.audioSnrDb,
+    visualNoiseStd: d.visualNoiseStd,
+    visualOcclusion: d.visualOcclusion,
+    visualBlur: d.visualBlur,
   });
 }
 
