@@ -6,6 +6,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
+import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   type ConfigOverrides,
@@ -13,6 +14,7 @@ import {
   parseConfigYaml,
   reproduce,
   resolveConfig,
+  type RunConfig,
   setupBackend,
 } from "../lib/mod.ts";
 import { fail, parseNumber, ProgressBar, writeErr } from "./_cli.ts";
@@ -53,6 +55,10 @@ Options:
                      (default: the number of CPU cores, at most the
                      number of runs).
   --out DIR          folder for run folders and tables (default runs).
+  --resume RUN_DIR   continue an unfinished run folder from its last
+                     complete epoch, with the config it was started with
+                     (rerunning the same command resumes unfinished runs
+                     too).
   --figures DIR      folder for figures (default figures).
   --help             show this text.
 `;
@@ -77,6 +83,7 @@ try {
       backend: { type: "string" },
       jobs: { type: "string" },
       out: { type: "string", default: "runs" },
+      resume: { type: "string" },
       figures: { type: "string", default: "figures" },
       help: { type: "boolean", default: false },
     },
@@ -137,13 +144,34 @@ const methods = values.method.split(",").map((m) => m.trim()).filter((m) =>
 if (methods.length === 0) {
   fail(`--method is empty: expected ${METHODS.join(", ")}.`);
 }
-let configs;
-try {
-  configs = methods.map((method) =>
-    resolveConfig(values.preset, ...layers, { method: method as never })
-  );
-} catch (error) {
-  fail((error as Error).message);
+let configs: RunConfig[];
+let outDir = values.out;
+if (values.resume !== undefined) {
+  // The run's own config wins; other options are not applied.
+  const path = join(values.resume, "config.json");
+  try {
+    configs = [JSON.parse(await Deno.readTextFile(path)).config];
+  } catch (error) {
+    fail(
+      `cannot resume ${values.resume}: ${(error as Error).message}. Pass a ` +
+        `run folder that holds config.json.`,
+    );
+  }
+  outDir = dirname(values.resume);
+  if (basename(values.resume) !== configs[0].name) {
+    fail(
+      `cannot resume ${values.resume}: its config names the run ` +
+        `"${configs[0].name}"; rename the folder back to that name.`,
+    );
+  }
+} else {
+  try {
+    configs = methods.map((method) =>
+      resolveConfig(values.preset, ...layers, { method: method as never })
+    );
+  } catch (error) {
+    fail((error as Error).message);
+  }
 }
 
 const jobs = values.jobs !== undefined
@@ -164,26 +192,55 @@ writeErr(
   }\n`,
 );
 
+// Ctrl-C: every complete epoch is already on disk (written atomically), so
+// mark the unfinished runs and exit; rerunning resumes them.
+const active = new Set<string>();
+Deno.addSignalListener("SIGINT", () => {
+  progress.clear();
+  for (const name of active) {
+    try {
+      Deno.writeTextFileSync(
+        join(outDir, name, "status.json"),
+        JSON.stringify({ status: "interrupted" }) + "\n",
+      );
+    } catch {
+      // The folder may not exist yet; nothing to mark then.
+    }
+    writeErr(
+      `interrupted ${name}: resume with deno task repro --resume ` +
+        `${join(outDir, name)}\n`,
+    );
+  }
+  Deno.exit(130);
+});
+
 // Train and write results.
 const progress = new ProgressBar();
 const started = performance.now();
 try {
   const result = await reproduce(configs, {
-    outDir: values.out,
+    outDir,
     figuresDir: values.figures,
     environment: { backendInfo: backend },
     jobs,
     onRun: (config, index, count) => {
       progress.clear();
+      active.add(config.name);
       writeErr(`run ${index + 1}/${count}: ${config.name}\n`);
     },
     onWarning: (message, config) => {
       progress.clear();
       writeErr(`warning (${config.name}): ${message}\n`);
     },
-    onStart: ({ dir, parameters }) => {
+    onStart: ({ dir, parameters, resumedAt }) => {
       progress.clear();
-      writeErr(`  folder ${dir}, ${parameters} parameters\n`);
+      writeErr(
+        `  folder ${dir}, ${parameters} parameters` +
+          (resumedAt !== undefined
+            ? `, resumed after epoch ${resumedAt}`
+            : "") +
+          "\n",
+      );
     },
     onStep: (p) => progress.step(p, configs[0].train.epochs),
     onEpoch: (row, config) => {
@@ -200,6 +257,7 @@ try {
       );
       if ((row.epoch as number) + 1 === config.train.epochs) {
         progress.finish(config.name);
+        active.delete(config.name);
       }
     },
   });

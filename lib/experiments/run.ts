@@ -23,7 +23,11 @@ import {
   encodeCheckpoint,
   writeFileAtomic,
 } from "../train/files.ts";
-import { type TrainCallbacks, Trainer } from "../train/trainer.ts";
+import {
+  type TrainCallbacks,
+  Trainer,
+  type TrainerState,
+} from "../train/trainer.ts";
 import type { RunConfig } from "./config.ts";
 import { parseMetricsCsv } from "../metrics/frame.ts";
 
@@ -44,7 +48,12 @@ export interface RunOptions extends TrainCallbacks {
   /** Called after each epoch with its metrics. */
   onEpoch?: (row: MetricsRow, config: RunConfig) => void;
   /** Called once the dataset and model are built. */
-  onStart?: (info: { dir: string; parameters: number; steps: number }) => void;
+  onStart?: (info: {
+    dir: string;
+    parameters: number;
+    steps: number;
+    resumedAt?: number;
+  }) => void;
 }
 
 /** Summary of a finished run. */
@@ -122,11 +131,11 @@ export async function runTraining(
     if (finished) return finished;
   }
   await Deno.mkdir(dir, { recursive: true });
+  const resumable = await readResumePoint(dir, config);
   await writeFileAtomic(
     join(dir, "status.json"),
     JSON.stringify({ status: "running" }) + "\n",
   );
-  const metrics: MetricsRow[] = [];
   let dataset: AudioVisualDataset | undefined;
   let model: AudioVisualModel | undefined;
   let trainer: Trainer | undefined;
@@ -179,21 +188,34 @@ export async function runTraining(
       trainer: trainer.options,
       parameters: model.store.countTrainable(),
     };
-    await writeFileAtomic(
-      join(dir, "config.json"),
-      JSON.stringify(record, null, 2) + "\n",
-    );
+    let bestAccuracy = -Infinity;
+    if (resumable) {
+      // Continue after the last complete epoch; config.json stays as the
+      // first start wrote it.
+      const { tensors, meta } = resumable;
+      model.store.restore(prefixed(tensors, "model/"));
+      trainer.optimizer.restore(prefixed(tensors, "optimizer/"));
+      trainer.setState(meta.trainer as TrainerState);
+      bestAccuracy = meta.bestAccuracy as number;
+    } else {
+      await writeFileAtomic(
+        join(dir, "config.json"),
+        JSON.stringify(record, null, 2) + "\n",
+      );
+    }
     options.onStart?.({
       dir,
       parameters: record.parameters,
       steps: Math.floor(dataset.splitSizes.train / t.batchSize),
+      resumedAt: resumable ? trainer.epoch : undefined,
     });
 
-    let bestAccuracy = -Infinity;
-    for (let epoch = 0; epoch < t.epochs; epoch++) {
+    while (trainer.epoch < t.epochs) {
+      const epoch = trainer.epoch;
       const row = await trainer.trainEpoch(options);
-      metrics.push(row);
-      await writeFileAtomic(join(dir, "metrics.csv"), metricsCsv(metrics));
+
+      // Best checkpoint, then the resume point, then the metrics table: a
+      // crash between two writes leaves files that resume consistently.
       if ((row.val_acc as number) > bestAccuracy) {
         bestAccuracy = row.val_acc as number;
         const bytes = encodeCheckpoint(await model.store.snapshot(), {
@@ -203,9 +225,25 @@ export async function runTraining(
         });
         await writeFileAtomic(join(dir, "best.ckpt"), bytes);
       }
+      const resumeTensors = {
+        ...prefixed(await model.store.snapshot(), "model/", true),
+        ...prefixed(await trainer.optimizer.snapshot(), "optimizer/", true),
+      };
+      await writeFileAtomic(
+        join(dir, "last.ckpt"),
+        encodeCheckpoint(resumeTensors, {
+          trainer: trainer.getState(),
+          bestAccuracy,
+        }),
+      );
+      await writeFileAtomic(
+        join(dir, "metrics.csv"),
+        metricsCsv(trainer.history),
+      );
       options.onEpoch?.(row, config);
     }
 
+    const metrics = trainer.history;
     const best = bestEpoch(metrics);
     await writeFileAtomic(
       join(dir, "status.json"),
@@ -214,6 +252,8 @@ export async function runTraining(
     return { dir, config, metrics, best, reused: false };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
+    // NOTE: best.ckpt and last.ckpt of the last complete epoch stay, so a
+    // failed run can be resumed once its cause is fixed.
     await writeFileAtomic(
       join(dir, "status.json"),
       JSON.stringify({ status: "failed", error: message }, null, 2) + "\n",
@@ -223,6 +263,46 @@ export async function runTraining(
     trainer?.dispose();
     model?.dispose();
   }
+}
+
+/** Adds or strips a name prefix of every key. */
+function prefixed<T>(
+  tensors: Record<string, T>,
+  prefix: string,
+  add = false,
+): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const [name, value] of Object.entries(tensors)) {
+    if (add) out[prefix + name] = value;
+    else if (name.startsWith(prefix)) out[name.slice(prefix.length)] = value;
+  }
+  return out;
+}
+
+/**
+ * Reads the resume point of an unfinished run folder: `last.ckpt`, written
+ * after every complete epoch.
+ * @returns Undefined when the folder has no resume point.
+ * @throws {Error} If the folder holds a run of a different config.
+ */
+async function readResumePoint(dir: string, config: RunConfig) {
+  const path = join(dir, "last.ckpt");
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch {
+    return undefined;
+  }
+  const saved = JSON.parse(
+    await Deno.readTextFile(join(dir, "config.json")),
+  ).config;
+  if (JSON.stringify(saved) !== JSON.stringify(config)) {
+    throw new Error(
+      `${dir} holds an unfinished run with a different config; pass ` +
+        `another --out folder or delete that run folder to start afresh.`,
+    );
+  }
+  return decodeCheckpoint(bytes, path);
 }
 
 /**

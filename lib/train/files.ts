@@ -64,7 +64,9 @@ export function encodeCheckpoint(
     });
     offset += tensor.values.length;
   }
-  const headerBytes = new TextEncoder().encode(JSON.stringify(header));
+  const headerBytes = new TextEncoder().encode(
+    JSON.stringify(header, keepNonFinite),
+  );
   // Pad the header so the float32 block starts 4-byte aligned.
   const padded = Math.ceil(headerBytes.length / 4) * 4;
   const out = new Uint8Array(4 + padded + offset * 4);
@@ -99,6 +101,7 @@ export function decodeCheckpoint(
   try {
     header = JSON.parse(
       new TextDecoder().decode(bytes.subarray(4, 4 + headerLength)),
+      restoreNonFinite,
     );
   } catch {
     throw corrupt("header is not JSON");
@@ -120,4 +123,24 @@ export function decodeCheckpoint(
     };
   }
   return { tensors, meta: header.meta };
+}
+
+// JSON has no NaN or Infinity (metrics can hold both, for example an
+// imbalance ratio when visual accuracy is 0), so they travel as tagged
+// strings.
+function keepNonFinite(_key: string, value: unknown): unknown {
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    return { $number: String(value) };
+  }
+  return value;
+}
+
+function restoreNonFinite(_key: string, value: unknown): unknown {
+  if (
+    value !== null && typeof value === "object" &&
+    typeof (value as { $number?: unknown }).$number === "string"
+  ) {
+    return Number((value as { $number: string }).$number);
+  }
+  return value;
 }

@@ -11,9 +11,10 @@ Deno.test("checkpoints round-trip tensors and metadata", () => {
     "a.kernel": { shape: [2, 3], values: Float32Array.of(1, 2, 3, 4, 5, 6) },
     "b": { shape: [1], values: Float32Array.of(-0.5) },
   };
-  const bytes = encodeCheckpoint(tensors, { epoch: 4 });
+  const meta = { epoch: 4, rows: [{ ratio: Infinity, loss: NaN, acc: 0.5 }] };
+  const bytes = encodeCheckpoint(tensors, meta);
   const decoded = decodeCheckpoint(bytes, "mem");
-  assert.deepEqual(decoded.meta, { epoch: 4 });
+  assert.deepEqual(decoded.meta, meta);
   assert.deepEqual(decoded.tensors["a.kernel"].shape, [2, 3]);
   assert.deepEqual([...decoded.tensors["a.kernel"].values], [1, 2, 3, 4, 5, 6]);
   assert.deepEqual([...decoded.tensors.b.values], [-0.5]);

@@ -11,6 +11,7 @@ export {
   type TrainCallbacks,
   Trainer,
   type TrainerOptions,
+  type TrainerState,
 } from "./trainer.ts";
 export {
   createOptimizer,

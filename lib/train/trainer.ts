@@ -79,6 +79,18 @@ export interface TrainCallbacks {
   onEvaluate?: (split: Split) => void;
 }
 
+/** Plain-data state of a {@linkcode Trainer}, for checkpoints. */
+export interface TrainerState {
+  /** Epochs finished. */
+  epoch: number;
+  /** Metrics of the finished epochs. */
+  history: MetricsRow[];
+  /** Position of the strategy's random stream. */
+  random: number;
+  /** The strategy's own state, or null. */
+  strategy: unknown;
+}
+
 /** A non-finite loss or gradient. */
 export class NonFiniteError extends Error {
   /** Epoch from 0. */
@@ -108,7 +120,7 @@ export class Trainer {
   readonly model: AudioVisualModel;
   /** The balancing strategy. */
   readonly strategy: BalanceStrategy;
-  /** The data. */
+  /** The data, or the `strategy.trainingData` replacement of it. */
   readonly dataset: AudioVisualDataset;
   /** Resolved options. */
   readonly options: Required<TrainerOptions>;
@@ -171,7 +183,7 @@ export class Trainer {
     }
     this.model = model;
     this.strategy = strategy;
-    this.dataset = dataset;
+    this.dataset = strategy.trainingData?.(dataset, o.seed) ?? dataset;
     this.#optimizer = createOptimizer(o.optimizer, {
       momentum: o.momentum,
       weightDecay: o.weightDecay,
@@ -311,12 +323,17 @@ export class Trainer {
       // Loss: fused cross-entropy, probe cross-entropies, strategy terms.
       const fusedCe = crossEntropy(fused, labelTensor);
       fusedLoss = tf.keep(fusedCe);
-      const probes = model.probeLogits(pooled);
-      let loss = tf.addN([
-        fusedCe,
-        crossEntropy(probes.audio, labelTensor),
-        crossEntropy(probes.visual, labelTensor),
-      ]);
+      const probes = model.probeLogits(pooled, strategy.detachProbes ?? true);
+      const audioCe = crossEntropy(probes.audio, labelTensor);
+      const visualCe = crossEntropy(probes.visual, labelTensor);
+      const weights = strategy.lossWeights?.(context);
+      let loss = weights === undefined
+        ? tf.addN([fusedCe, audioCe, visualCe])
+        : tf.addN([
+          tf.mul(fusedCe, weights.fused),
+          tf.mul(audioCe, weights.audio),
+          tf.mul(visualCe, weights.visual),
+        ]);
       const extra = strategy.extraLoss?.(forward, fused, context);
       if (extra !== undefined) loss = tf.add(loss, extra);
       return loss as tf.Scalar;
@@ -427,6 +444,29 @@ export class Trainer {
   /** Optimiser state, for checkpoints. */
   get optimizer(): Optimizer {
     return this.#optimizer;
+  }
+
+  /**
+   * Returns the trainer's own state as plain data: epochs done, metrics so
+   * far, the strategy's random-stream position and the strategy state.
+   * Model and optimiser tensors are saved separately.
+   */
+  getState(): TrainerState {
+    return {
+      epoch: this.#epoch,
+      history: this.history.map((row) => ({ ...row })),
+      random: this.#random.getState(),
+      strategy: this.strategy.getState?.() ?? null,
+    };
+  }
+
+  /** Restores what {@linkcode Trainer.getState} returned. */
+  setState(state: TrainerState): void {
+    this.#epoch = state.epoch;
+    this.history.length = 0;
+    this.history.push(...state.history.map((row) => ({ ...row })));
+    this.#random.setState(state.random);
+    if (state.strategy !== null) this.strategy.setState?.(state.strategy);
   }
 
   /** Frees the optimiser state (the model stays). */
