@@ -1,0 +1,64 @@
+// Permission flags of each toolkit script, worked out from its command
+// line. Kept apart from the launcher so that tests can check them.
+import { dirname, join, resolve } from "node:path";
+
+/**
+ * Returns Deno permission flags for script `name` run with `args`, or
+ * undefined for an unknown script.
+ */
+export function permissionFlags(name, args, root, temporary) {
+  /** Returns the value of `--flag VALUE` or `--flag=VALUE`, if present. */
+  function option(flag) {
+    for (let i = 0; i < args.length; i++) {
+      if (args[i] === flag) return args[i + 1];
+      if (args[i].startsWith(`${flag}=`)) return args[i].slice(flag.length + 1);
+    }
+    return undefined;
+  }
+  const paths = (...list) =>
+    list.filter((p) => p !== undefined).map((p) => resolve(p)).join(",");
+  const env = "--allow-env";
+  switch (name) {
+    case "repro": {
+      const out = option("--out") ?? "runs";
+      const figures = option("--figures") ?? "figures";
+      const resumeDir = option("--resume");
+      const resumeParent = resumeDir === undefined
+        ? undefined
+        : dirname(resolve(resumeDir));
+      return [
+        `--allow-read=${
+          paths(
+            root,
+            out,
+            figures,
+            option("--data-root"),
+            option("--config"),
+            resumeDir,
+          )
+        }`,
+        `--allow-write=${paths(out, figures, resumeParent)}`,
+        env,
+      ];
+    }
+    case "eval": {
+      const runDir = args.find((a) => !a.startsWith("--"));
+      return [`--allow-read=${paths(root, runDir)}`, env];
+    }
+    case "bench":
+      // The benchmark runs PyTorch and numpy as references and installs
+      // them with apt when missing.
+      return [
+        "--allow-read",
+        `--allow-write=${paths(join(root, "docs"), temporary)}`,
+        "--allow-run",
+        "--allow-sys",
+        env,
+      ];
+    case "test":
+      // The test runner starts `deno test` with its own scoped flags.
+      return ["--allow-read", "--allow-run", env];
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Least privilege: no task grants every permission.
+ */
+
+import assert from "node:assert/strict";
+// @ts-types="../scripts/_permissions.d.ts"
+import { permissionFlags } from "../scripts/_permissions.mjs";
+
+const root = new URL("..", import.meta.url);
+
+Deno.test("deno.json tasks never grant all permissions", async () => {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("deno.json", root)),
+  );
+  const tasks = Object.entries(config.tasks) as [
+    string,
+    string | { command: string },
+  ][];
+  assert.ok(tasks.length >= 4);
+  for (const [name, task] of tasks) {
+    const command = typeof task === "string" ? task : task.command;
+    assert.doesNotMatch(command, /(^|\s)-A(\s|$)/, `task ${name} uses -A`);
+    assert.doesNotMatch(command, /--allow-all/, `task ${name}: --allow-all`);
+  }
+});
+
+Deno.test("repro flags scope writes to its folders", () => {
+  const flags = permissionFlags(
+    "repro",
+    ["--out", "/work/x/runs", "--figures=/work/x/fig", "--data-root", "/d"],
+    "/repo",
+    "/tmp",
+  )!;
+  assert.ok(flags.includes("--allow-write=/work/x/runs,/work/x/fig"));
+  assert.ok(flags.includes(
+    "--allow-read=/repo,/work/x/runs,/work/x/fig,/d",
+  ));
+  for (const flag of flags) {
+    assert.doesNotMatch(flag, /^--allow-(write|all|ffi|run)$/, flag);
+    assert.notEqual(flag, "-A");
+  }
+});
+
+Deno.test("eval flags only read", () => {
+  const flags = permissionFlags("eval", ["runs/a"], "/repo", "/tmp")!;
+  assert.equal(flags.filter((f) => f.startsWith("--allow-write")).length, 0);
+  assert.ok(flags[0].startsWith("--allow-read=/repo,"));
+  assert.equal(permissionFlags("other", [], "/repo", "/tmp"), undefined);
+});
