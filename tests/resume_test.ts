@@ -115,3 +115,16 @@ Deno.test("Ctrl-C marks the run and explains resume", async () => {
   assert.ok(rows.length >= 2, "the finished epoch is on disk");
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test("unwritable output folder names the path", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "camdrop-unwritable-" });
+  // A regular file where the run folder's parent should be: no process,
+  // root included, can create folders below it.
+  const blocked = join(dir, "not-a-folder");
+  await Deno.writeTextFile(blocked, "");
+  const result = await repro(blocked).output();
+  const stderr = new TextDecoder().decode(result.stderr);
+  assert.equal(result.code, 1);
+  assert.match(stderr, /^error: .*not-a-folder/m);
+  await Deno.remove(dir, { recursive: true });
+});
