@@ -90,8 +90,9 @@ export function figure4(
       });
     }
   });
+  // Whole epochs only: Plotly would otherwise label 1.5 on short runs.
   const epochAxis = (domain: [number, number]) =>
-    axis("Epoch", { domain, dtick: undefined });
+    axis("Epoch", { domain, tickformat: "d", rangemode: "tozero" });
   return {
     data,
     layout: {
@@ -100,7 +101,7 @@ export function figure4(
         text: options.title ?? `Unimodal accuracy and imbalance (${split})`,
       },
       width: 1050,
-      height: 380,
+      height: 420,
       xaxis: epochAxis([0, 0.28]),
       yaxis: axis("(a) Audio accuracy (%)"),
       xaxis2: { ...epochAxis([0.36, 0.64]), anchor: "y2" },

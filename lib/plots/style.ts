@@ -33,8 +33,8 @@ export const BASE_LAYOUT: Record<string, unknown> = {
   font: { family: "Arial, Helvetica, sans-serif", size: 13, color: "#000" },
   paper_bgcolor: "#fff",
   plot_bgcolor: "#fff",
-  margin: { l: 60, r: 20, t: 50, b: 55 },
-  legend: { orientation: "h", y: -0.2 },
+  margin: { l: 60, r: 20, t: 50, b: 90 },
+  legend: { orientation: "h", x: 0, y: -0.3, yanchor: "top" },
 };
 
 /** Axis style shared by every figure. */
