@@ -71,12 +71,34 @@ export interface EpochContext {
   seed: number;
 }
 
+/** Weights of the three cross-entropy terms of a training step. */
+export interface LossWeights {
+  /** Weight of the fused cross-entropy. */
+  fused: number;
+  /** Weight of the audio probe cross-entropy. */
+  audio: number;
+  /** Weight of the visual probe cross-entropy. */
+  visual: number;
+}
+
 /** A balancing method. All hooks are optional. */
 export interface BalanceStrategy {
   /** Method name as used on the command line, such as "camdrop". */
   readonly name: string;
+  /**
+   * Whether the probe heads read detached pooled features, so that their
+   * cross-entropy trains the heads and never the encoders. The trainer
+   * treats a missing value as true.
+   */
+  readonly detachProbes?: boolean;
   /** Resolved options as plain data, saved in the run config. */
   config(): Record<string, unknown>;
+  /**
+   * Returns the dataset the trainer uses in place of `dataset`, such as
+   * one with part of the training split held out. Called once, by the
+   * trainer's constructor, with the run seed.
+   */
+  trainingData?(dataset: AudioVisualDataset, seed: number): AudioVisualDataset;
   /** Called before the first step of each epoch. */
   onEpochStart?(context: EpochContext): void | Promise<void>;
   /**
@@ -84,6 +106,11 @@ export interface BalanceStrategy {
    * tape; masks must be constants.
    */
   transformMaps?(forward: TrainingForward, context: StepContext): FeatureMaps;
+  /**
+   * Returns the weights of the fused and the two probe cross-entropies of
+   * this step. The trainer weights all three by 1 when this is absent.
+   */
+  lossWeights?(context: StepContext): LossWeights;
   /** Returns a loss term added to the fused and probe losses. */
   extraLoss?(
     forward: TrainingForward,
