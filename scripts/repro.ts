@@ -36,9 +36,12 @@ Options:
                      camdrop and train (keys as in config.json).
   --dataset NAME     embedded (default: embedded).
   --data-root DIR    dataset folder (not used by the embedded data).
-  --method LIST      comma-separated methods to train: naive, camdrop
-                     (default: naive,camdrop).
-  --fusion NAME      concat | sum | film | gated (default: concat).
+  --method LIST      comma-separated methods to train: naive, camdrop,
+                     ogm, ogm-ge, opm, gb (Gradient-Blending), pmr
+                     (default: naive,camdrop). Their options are set in the
+                     --config file (sections camdrop, ogm, opm, gb, pmr).
+  --fusion NAME      concat | sum | film | gated, or audio-only |
+                     visual-only for unimodal baselines (default: concat).
   --r-max R          CAMDrop maximum masking ratio, in (0, 1) (default 0.3).
   --epochs N         training epochs (preset: smoke 2, default 20,
                      paper 100).
@@ -229,6 +232,8 @@ try {
       writeErr(`run ${index + 1}/${count}: ${config.name}\n`);
     },
     onWarning: (message, config) => {
+      // Every worker repeats the backend fallback already printed above.
+      if (message.includes("'tensorflow' skipped")) return;
       progress.clear();
       writeErr(`warning (${config.name}): ${message}\n`);
     },

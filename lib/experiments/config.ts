@@ -18,8 +18,17 @@ export const PRESETS = ["smoke", "default", "paper"] as const;
 /** A preset name. */
 export type PresetName = typeof PRESETS[number];
 
-/** Dataset names this version can load. */
-export const DATASETS = ["embedded"] as const;
+/**
+ * Dataset names this version can load: the embedded digits, or an on-disk
+ * dataset in the CREMA-D, AVE, Kinetics-Sounds or manifest layout.
+ */
+export const DATASETS = [
+  "embedded",
+  "cremad",
+  "ave",
+  "ks",
+  "manifest",
+] as const;
 
 /** Backend names. */
 export const BACKENDS = [
@@ -48,8 +57,16 @@ export interface RunConfig {
     dataset: typeof DATASETS[number];
     /** Folder or manifest of an on-disk dataset; empty for embedded. */
     dataRoot: string;
-    /** Frames per sample T. */
+    /** Frames per sample T; 0 = the dataset's (3 for AVE and KS, else 1). */
     frames: number;
+    /** Frame side in pixels; 0 = the dataset's (embedded 32, disk 224). */
+    imageSize: number;
+    /** Disk data: clip length in seconds; 0 = 3 for CREMA-D, else 10. */
+    audioSeconds: number;
+    /** Disk data: leave out samples whose media are missing. */
+    skipMissing: boolean;
+    /** Disk data: cache folder; "" = .cache/data, "none" = no cache. */
+    cacheDir: string;
     /** Training samples used (0 = all). */
     trainSize: number;
     /** Validation samples used (0 = all). */
@@ -91,6 +108,50 @@ export interface RunConfig {
     /** Mask visual positions per frame. */
     perFrame: boolean;
   };
+  /** OGM and OGM-GE settings; epoch values of -1 scale 0..50 of 100. */
+  ogm: {
+    /** Modulation strength alpha. */
+    alpha: number;
+    /** First modulated epoch. */
+    modulationStart: number;
+    /** Last modulated epoch (inclusive); -1 means 50 x epochs / 100. */
+    modulationEnd: number;
+  };
+  /** OPM settings. */
+  opm: {
+    /** Base drop probability. */
+    qBase: number;
+    /** Growth of the drop probability with dominance. */
+    lambda: number;
+    /** Probability that dropping runs in a step. */
+    pExe: number;
+    /** Epochs without dropping; -1 means 5 x epochs / 100. */
+    warmupEpochs: number;
+    /** "feature" drops pooled features, "spatial" random positions. */
+    mode: "feature" | "spatial";
+  };
+  /** Gradient-Blending settings. */
+  gb: {
+    /** Epochs per weight estimate; -1 means 10 x epochs / 100. */
+    windowEpochs: number;
+    /** Fraction of the training set held out for the estimate. */
+    heldOutFraction: number;
+    /** Floor of the overfitting term O. */
+    gapFloor: number;
+  };
+  /** PMR settings. */
+  pmr: {
+    /** Weight of the prototype loss. */
+    alpha: number;
+    /** Momentum of the prototype update. */
+    momentum: number;
+    /** Fraction of training batches used for prototypes. */
+    prototypeFraction: number;
+    /** First modulated epoch. */
+    modulationStart: number;
+    /** Last modulated epoch; -1 means 70 x epochs / 100. */
+    modulationEnd: number;
+  };
   /** Optimisation settings. */
   train: {
     /** Epochs. */
@@ -130,7 +191,11 @@ const BASE: RunConfig = {
   data: {
     dataset: "embedded",
     dataRoot: "",
-    frames: 1,
+    frames: 0,
+    imageSize: 0,
+    audioSeconds: 0,
+    skipMissing: false,
+    cacheDir: "",
     trainSize: 0,
     valSize: 0,
     testSize: 0,
@@ -153,6 +218,22 @@ const BASE: RunConfig = {
     target: "label",
     perFrame: false,
   },
+  ogm: { alpha: 0.8, modulationStart: 0, modulationEnd: -1 },
+  opm: {
+    qBase: 0.5,
+    lambda: 0.5,
+    pExe: 0.7,
+    warmupEpochs: -1,
+    mode: "feature",
+  },
+  gb: { windowEpochs: -1, heldOutFraction: 0.1, gapFloor: 1e-4 },
+  pmr: {
+    alpha: 2,
+    momentum: 0,
+    prototypeFraction: 0.1,
+    modulationStart: 0,
+    modulationEnd: -1,
+  },
   train: {
     epochs: 20,
     batchSize: 16,
@@ -174,7 +255,7 @@ const BASE: RunConfig = {
  */
 export const PRESET_OVERRIDES: Record<PresetName, ConfigOverrides> = {
   smoke: {
-    data: { trainSize: 192, valSize: 96, testSize: 96 },
+    data: { trainSize: 192, valSize: 96, testSize: 96, imageSize: 32 },
     model: { width: 4 },
     train: { epochs: 2, batchSize: 16, lr: 0.01 },
   },
@@ -330,6 +411,7 @@ export function validateConfig(config: RunConfig): void {
   oneOf("unimodal logits", config.model.unimodal, ["probe", "fusion-split"]);
   oneOf("optimizer", config.train.optimizer, OPTIMIZERS);
   oneOf("CAM target", config.camdrop.target, ["label", "predicted"]);
+  oneOf("OPM mode", config.opm.mode, ["feature", "spatial"]);
   if (
     config.model.unimodal === "fusion-split" &&
     !(config.model.fusion === "concat" || config.model.fusion === "sum")
@@ -341,7 +423,20 @@ export function validateConfig(config: RunConfig): void {
     );
   }
   integerAtLeast("seed", config.seed, 0);
-  integerAtLeast("frames", config.data.frames, 1);
+  integerAtLeast("frames", config.data.frames, 0);
+  integerAtLeast("image size", config.data.imageSize, 0);
+  if (!(config.data.audioSeconds >= 0)) {
+    throw new Error(
+      `Invalid audio seconds ${config.data.audioSeconds}: expected a ` +
+        `number >= 0 (0 = the dataset's length).`,
+    );
+  }
+  if (config.data.dataset !== "embedded" && config.data.dataRoot === "") {
+    throw new Error(
+      `Missing data root: dataset "${config.data.dataset}" is read from ` +
+        `disk; pass --data-root DIR (or data.dataRoot in the config file).`,
+    );
+  }
   for (const key of ["trainSize", "valSize", "testSize"] as const) {
     integerAtLeast(`data.${key}`, config.data[key], 0);
   }

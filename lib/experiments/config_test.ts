@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { parseConfigYaml, resolveConfig } from "./config.ts";
+import { strategyOptions } from "./run.ts";
 
 Deno.test("resolveConfig() layers preset, file and flags", () => {
   const file = parseConfigYaml(
@@ -59,4 +60,23 @@ Deno.test("parseConfigYaml() names the file on bad input", () => {
     /expected a mapping/,
   );
   assert.deepEqual(parseConfigYaml("", "empty.yaml"), {});
+});
+
+Deno.test("strategyOptions() passes baseline sections", () => {
+  const config = resolveConfig("smoke", {
+    method: "opm",
+    opm: { qBase: 0.3, mode: "spatial" },
+    ogm: { alpha: 0.5, modulationEnd: 7 },
+    pmr: { modulationEnd: -1 },
+  });
+  const options = strategyOptions(config);
+  assert.equal(options.opm?.qBase, 0.3);
+  assert.equal(options.opm?.mode, "spatial");
+  assert.equal(options.ogm?.alpha, 0.5);
+  assert.equal(options.ogm?.modulationEnd, 7);
+  assert.equal(options.pmr?.modulationEnd, undefined, "-1 means scaled");
+  assert.throws(
+    () => resolveConfig("smoke", { opm: { mode: "channel" as never } }),
+    /Invalid OPM mode "channel"/,
+  );
 });

@@ -28,6 +28,7 @@ export {
   type RunOptions,
   type RunResult,
   runTraining,
+  strategyOptions,
   TOOLKIT_VERSION,
 } from "./run.ts";
 export { reproduce, type ReproOptions, type ReproResult } from "./repro.ts";

@@ -13,7 +13,8 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { createStrategy } from "../balance/registry.ts";
+import { createStrategy, type MethodOptions } from "../balance/registry.ts";
+import { loadDiskDataset } from "../data/disk.ts";
 import { loadEmbeddedDigits } from "../data/embedded.ts";
 import type { AudioVisualDataset } from "../data/types.ts";
 import { metricsCsv, type MetricsRow } from "../metrics/frame.ts";
@@ -78,8 +79,25 @@ export async function openDataset(
   config: RunConfig,
 ): Promise<AudioVisualDataset> {
   const d = config.data;
+  if (d.dataset !== "embedded") {
+    return await loadDiskDataset(d.dataset, d.dataRoot, {
+      audioSeconds: d.audioSeconds > 0 ? d.audioSeconds : undefined,
+      frames: d.frames > 0 ? d.frames : undefined,
+      imageSize: d.imageSize > 0 ? d.imageSize : undefined,
+      skipMissing: d.skipMissing,
+      cacheDir: d.cacheDir === ""
+        ? undefined
+        : d.cacheDir === "none"
+        ? null
+        : d.cacheDir,
+      trainSize: d.trainSize > 0 ? d.trainSize : undefined,
+      valSize: d.valSize > 0 ? d.valSize : undefined,
+      testSize: d.testSize > 0 ? d.testSize : undefined,
+    });
+  }
   return await loadEmbeddedDigits({
-    frames: d.frames,
+    frames: d.frames > 0 ? d.frames : undefined,
+    imageSize: d.imageSize > 0 ? d.imageSize : undefined,
     trainSize: d.trainSize > 0 ? d.trainSize : undefined,
     valSize: d.valSize > 0 ? d.valSize : undefined,
     testSize: d.testSize > 0 ? d.testSize : undefined,
@@ -105,6 +123,50 @@ export function buildModel(
     unimodal: config.model.unimodal,
     seed: config.seed,
   });
+}
+
+/** -1 in a config means "the default scaled by epochs / 100". */
+function scaled(value: number): number | undefined {
+  return value >= 0 ? value : undefined;
+}
+
+/** Strategy options of every method from a config. */
+export function strategyOptions(config: RunConfig): MethodOptions {
+  const { camdrop, ogm, opm, gb, pmr } = config;
+  return {
+    camdrop: {
+      rMax: camdrop.rMax,
+      warmupStart: camdrop.warmupStart,
+      warmupEpochs: scaled(camdrop.warmupEpochs),
+      target: camdrop.target,
+      perFrame: camdrop.perFrame,
+    },
+    ogm: {
+      alpha: ogm.alpha,
+      modulationStart: ogm.modulationStart,
+      modulationEnd: scaled(ogm.modulationEnd),
+    },
+    opm: {
+      qBase: opm.qBase,
+      lambda: opm.lambda,
+      pExe: opm.pExe,
+      warmupEpochs: scaled(opm.warmupEpochs),
+      mode: opm.mode,
+    },
+    gb: {
+      windowEpochs: scaled(gb.windowEpochs),
+      heldOutFraction: gb.heldOutFraction,
+      gapFloor: gb.gapFloor,
+      evalBatchSize: config.train.evalBatchSize,
+    },
+    pmr: {
+      alpha: pmr.alpha,
+      momentum: pmr.momentum,
+      prototypeFraction: pmr.prototypeFraction,
+      modulationStart: pmr.modulationStart,
+      modulationEnd: scaled(pmr.modulationEnd),
+    },
+  };
 }
 
 /** Picks the epoch with the highest validation accuracy (first on ties). */
@@ -142,17 +204,7 @@ export async function runTraining(
   try {
     dataset = await openDataset(config);
     model = buildModel(config, dataset);
-    const strategy = createStrategy(config.method, {
-      camdrop: {
-        rMax: config.camdrop.rMax,
-        warmupStart: config.camdrop.warmupStart,
-        warmupEpochs: config.camdrop.warmupEpochs >= 0
-          ? config.camdrop.warmupEpochs
-          : undefined,
-        target: config.camdrop.target,
-        perFrame: config.camdrop.perFrame,
-      },
-    });
+    const strategy = createStrategy(config.method, strategyOptions(config));
     const t = config.train;
     trainer = new Trainer(model, strategy, dataset, {
       epochs: t.epochs,
