@@ -29,7 +29,7 @@ Deno.test("resolveConfig() rejects invalid values", () => {
     [{ train: { epochs: 0 } }, /Invalid epochs 0/],
     [{ train: { batchSize: 1 } }, /Invalid batch size 1/],
     [{ train: { lr: -1 } }, /Invalid learning rate -1/],
-    [{ data: { dataset: "cremad" as never } }, /Invalid dataset "cremad"/],
+    [{ data: { dataset: "imagenet" as never } }, /Invalid dataset "imagenet"/],
     [
       { model: { fusion: "film", unimodal: "fusion-split" } },
       /concat and sum only/,
