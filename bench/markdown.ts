@@ -1,0 +1,159 @@
+/**
+ * The Markdown record of a benchmark run, docs/benchmarks.md.
+ *
+ * @module
+ */
+
+import { defaultShape, describeShape, PAPER_SHAPE } from "./cases.ts";
+import {
+  markdownTable,
+  ratios,
+  type Report,
+  type SgemmResult,
+  tableRows,
+} from "./report.ts";
+
+function sgemmLine(s: SgemmResult): string {
+  const blas = s.version === undefined
+    ? "NumPy's BLAS"
+    : `OpenBLAS ${s.version}, ${s.architecture ?? "unknown"} kernels`;
+  const threads = s.threads === 1 ? "1 thread" : `${s.threads} threads`;
+  return `- ${threads}: ${s.gflops.toFixed(1)} GFLOP/s ` +
+    `(${blas}, ${s.size} x ${s.size} float32 products, best of the repeats)`;
+}
+
+function machineSection(report: Report): string[] {
+  const e = report.environment;
+  const torch = e.torch === undefined
+    ? `unavailable (${report.pythonProblem ?? "not run"})`
+    : `${e.torch}, oneDNN ${e.torchMkldnn ? "available" : "unavailable"}`;
+  return [
+    "## Machine",
+    "",
+    `- Date: ${e.date} (${e.mode} run)`,
+    `- CPU: ${e.cpu}, ${e.cores} logical CPUs, ` +
+    `${(e.memoryBytes / 1024 ** 3).toFixed(0)} GiB memory, no GPU`,
+    `- OS: ${e.os}`,
+    `- Deno ${e.deno}, TensorFlow.js ${e.tfjs} with the wasm backend ` +
+    "(single-threaded, XNNPACK and SIMD, with the toolkit's gradient kernels)",
+    `- PyTorch: ${torch}`,
+    `- NumPy: ${e.numpy ?? "unavailable"}`,
+    `- 1-minute load average: ${e.loadBefore.toFixed(2)} at the start, ` +
+    `${e.loadAfter.toFixed(2)} at the end. The start value comes from ` +
+    "other processes: well above 0, they shared the CPUs and slowed the " +
+    "steps. The benchmark itself adds about 1, and 2 while PyTorch runs on " +
+    "2 threads.",
+  ];
+}
+
+function resultsSection(report: Report): string[] {
+  const lines = [
+    "## Results",
+    "",
+    markdownTable(tableRows(report)),
+    "",
+    "FP32 ceiling of this CPU (NumPy matrix products):",
+    "",
+    ...report.sgemm.map(sgemmLine),
+  ];
+  if (report.sgemm.length === 0) lines.push("- not measured");
+  lines.push("", "Ratios:", "");
+  for (const ratio of ratios(report)) {
+    lines.push(`- ${ratio.label}: ${ratio.value.toFixed(2)}`);
+  }
+  if (report.failures.length > 0) {
+    lines.push("", "Cases that failed:", "");
+    for (const failure of report.failures) {
+      lines.push(`- ${failure.label}: ${failure.error}`);
+    }
+  }
+  for (const warning of report.flopWarnings) {
+    lines.push("", `Warning: ${warning}`);
+  }
+  return lines;
+}
+
+function shapesItem(): string {
+  return `- **Shapes**: "paper" is the CAMDrop paper's CREMA-D setting: ` +
+    `${describeShape(PAPER_SHAPE)}. "default" is the "default" preset of ` +
+    `\`deno task repro\`: ${describeShape(defaultShape())}.\n`;
+}
+
+const METHOD_SECTION = `## What is measured
+
+- **Step**: one call of \`Trainer.trainStep\` (our side), the full training
+  step of \`deno task repro\`: both encoders, dominance from the probe heads,
+  CAMDrop's GradCAM and masks when the method is CAMDrop, concat fusion, the
+  fused cross-entropy plus both probe cross-entropies, the finiteness check of
+  the loss and the gradient norm, and SGD (momentum 0.9, weight decay 1e-4).
+  Turning the batch into tensors is part of the step; making the batch is not.
+- **Timing**: the median over the timed steps, after untimed warm-up steps;
+  samples/s = batch / median step time.
+- **Effective GFLOP/s** = 3 x forward FLOPs per sample x samples/s, where the
+  forward FLOPs are 2 x the multiply-adds of every convolution and dense layer
+  (\`bench/flops.ts\`, checked against a count from PyTorch forward hooks). The
+  factor 3 stands for the forward pass and the two gradient products of the
+  backward pass; batch norm, pooling and the CAM are not counted.
+- **Memory**: peak RSS is the process's high-water resident set size (VmHWM in
+  /proc/self/status for ours, \`ru_maxrss\` for PyTorch), each case in a
+  process of its own, so it includes the runtime (V8 or the Python
+  interpreter with PyTorch). Peak tensors is the largest total of live tfjs
+  tensors during one extra step under \`tf.profile\`. The wasm heap only grows,
+  so its final size is the peak the backend reserved; tfjs-backend-wasm 4.22
+  stops it at 4 GiB.
+- **PyTorch reference** (\`bench/torch_step.py\`): the same model written in
+  PyTorch (no conv biases, batch statistics, probe heads on detached features,
+  the same loss, optimiser and finiteness check), naive fusion only, on
+  random input of the same shapes, with \`torch.set_num_threads\` at 1 and 2.
+  Our wasm backend runs on one thread, so PyTorch at 1 thread is the
+  like-for-like comparison; 2 threads is what PyTorch gets from this machine.
+- **Ceiling**: NumPy \`matmul\` of float32 matrices on OpenBLAS
+  (\`bench/sgemm.py\`), with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for
+  that command, since a forced core type slows a current OpenBLAS.
+`;
+
+function limitsSection(report: Report): string[] {
+  const lines = [
+    "## Limitations",
+    "",
+    "- No GPU figure exists yet: WebGPU on an NVIDIA GPU has not been " +
+    "measured, and neither has `@tensorflow/tfjs-node-gpu`, which cannot be " +
+    "installed without internet access.",
+  ];
+  const outOfMemory = report.failures.filter((f) => f.outOfMemory);
+  if (outOfMemory.length > 0) {
+    lines.push(
+      `- ${outOfMemory.map((f) => f.label).join("; ")}: the step needs ` +
+        "more than the 4 GiB wasm heap. The benchmark then halves the batch " +
+        "until a step fits and also runs PyTorch at that batch. Training at " +
+        "the larger batch needs gradient accumulation over micro-batches, " +
+        "which the trainer does not have yet.",
+    );
+  }
+  lines.push(
+    "- The paper's shapes get few timed steps (3 in a full run, 1 with " +
+      "--quick), so one slow step moves the median.",
+  );
+  return lines;
+}
+
+/** Renders docs/benchmarks.md. */
+export function markdownReport(report: Report): string {
+  return [
+    "# Benchmarks",
+    "",
+    "Training-step speed and memory of the toolkit on the CPU, next to the " +
+    "same model in PyTorch and the CPU's matrix-multiply ceiling. " +
+    "`deno task bench` rewrites this file (about 10 minutes on 2 cores); " +
+    "`deno task bench --quick` takes fewer steps, prints the results and " +
+    "writes this file only with `--write`. Run it on an idle machine.",
+    "",
+    ...machineSection(report),
+    "",
+    ...resultsSection(report),
+    "",
+    METHOD_SECTION + shapesItem(),
+    ...limitsSection(report),
+    "",
+  ].join("\n");
+}

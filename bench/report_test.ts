@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import {
+  effectiveGflops,
+  markdownTable,
+  type Measurement,
+  ratios,
+  type Report,
+} from "./report.ts";
+import { median } from "./stats.ts";
+
+function measurement(overrides: Partial<Measurement>): Measurement {
+  return {
+    implementation: "ours",
+    shape: "paper",
+    method: "naive",
+    threads: 1,
+    batchSize: 8,
+    warmup: 1,
+    timedSteps: 3,
+    medianSeconds: 2,
+    samplesPerSecond: 4,
+    forwardFlops: 1e9,
+    ...overrides,
+  };
+}
+
+function report(measurements: Measurement[]): Report {
+  return {
+    environment: {
+      date: "2025-01-01T00:00:00Z",
+      mode: "quick",
+      cpu: "test CPU",
+      cores: 2,
+      memoryBytes: 2 ** 30,
+      os: "linux",
+      deno: "2",
+      tfjs: "4.22.0",
+      loadBefore: 0,
+      loadAfter: 1,
+    },
+    measurements,
+    failures: [],
+    sgemm: [{ threads: 1, gflops: 100, size: 2048 }],
+    flopWarnings: [],
+  };
+}
+
+Deno.test("effectiveGflops is three forward passes", () => {
+  // 3 x 1 GFLOP x 4 samples/s.
+  assert.equal(effectiveGflops(measurement({})), 12);
+});
+
+Deno.test("ratios compare PyTorch at our batch", () => {
+  const values = ratios(report([
+    measurement({}),
+    measurement({ method: "camdrop", medianSeconds: 3 }),
+    measurement({
+      implementation: "pytorch",
+      batchSize: 16,
+      samplesPerSecond: 100,
+    }),
+    measurement({ implementation: "pytorch", samplesPerSecond: 8 }),
+  ]));
+  const byLabel = new Map(values.map((r) => [r.label, r.value]));
+  assert.equal(
+    byLabel.get(
+      "paper: ours naive at batch 8 / PyTorch 1 thread at batch 8, " +
+        "samples/s (like-for-like)",
+    ),
+    0.5,
+  );
+  assert.equal(
+    byLabel.get(
+      "paper: ours naive at batch 8 / PyTorch 1 thread at batch 16, " +
+        "samples/s",
+    ),
+    0.04,
+  );
+  assert.equal(byLabel.get("paper: ours CAMDrop / ours naive, step time"), 1.5);
+  assert.equal(
+    byLabel.get("paper: ours naive / sgemm 1 thread, GFLOP/s"),
+    0.12,
+  );
+  // No PyTorch run at 2 threads and no 2-thread ceiling: no such ratios.
+  assert.equal(values.some((r) => r.label.includes("2 threads")), false);
+});
+
+Deno.test("ratios skip CAMDrop at another batch", () => {
+  const values = ratios(report([
+    measurement({}),
+    measurement({ method: "camdrop", batchSize: 4 }),
+  ]));
+  assert.equal(values.some((r) => r.label.includes("CAMDrop")), false);
+});
+
+Deno.test("markdownTable writes a header rule", () => {
+  const table = markdownTable([["a", "b"], ["1", "2"]]);
+  assert.equal(table, "| a | b |\n| --- | --- |\n| 1 | 2 |");
+});
+
+Deno.test("median of odd and even lists", () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.throws(() => median([]), /empty/);
+});
