@@ -97,8 +97,10 @@ const METHOD_SECTION = `## What is measured
 - **Memory**: peak RSS is the process's high-water resident set size (VmHWM in
   /proc/self/status for ours, \`ru_maxrss\` for PyTorch), each case in a
   process of its own, so it includes the runtime (V8 or the Python
-  interpreter with PyTorch). Peak tensors is the largest total of live tfjs
-  tensors during one extra step under \`tf.profile\`. The wasm heap only grows,
+  interpreter with PyTorch). Sampled RSS is the largest
+  \`Deno.memoryUsage().rss\` read before and after each step. Peak tensors is
+  the largest \`tf.memory().numBytes\` during one extra step, as
+  \`tf.profile\` records it. The wasm heap only grows,
   so its final size is the peak the backend reserved; tfjs-backend-wasm 4.22
   stops it at 4 GiB.
 - **PyTorch reference** (\`bench/torch_step.py\`): the same model written in

@@ -236,6 +236,7 @@ export function tableRows(report: Report): string[][] {
     "samples/s",
     "effective GFLOP/s",
     "peak RSS (MiB)",
+    "sampled RSS (MiB)",
     "peak tensors (MiB)",
     "wasm heap (MiB)",
   ]];
@@ -250,7 +251,8 @@ export function tableRows(report: Report): string[][] {
       m.medianSeconds.toFixed(3),
       m.samplesPerSecond.toFixed(2),
       effectiveGflops(m).toFixed(1),
-      mib(m.rssPeakBytes ?? m.rssSampledPeakBytes),
+      mib(m.rssPeakBytes),
+      mib(m.rssSampledPeakBytes),
       mib(m.tensorPeakBytes),
       mib(m.wasmHeapBytes),
     ]);

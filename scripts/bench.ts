@@ -415,7 +415,15 @@ async function main(): Promise<void> {
   console.log(textReport(report));
 
   if (write) {
-    await Deno.writeTextFile(values.output, markdownReport(report));
+    try {
+      await Deno.writeTextFile(values.output, markdownReport(report));
+    } catch (error) {
+      fail(
+        `failed to write ${values.output}: ${(error as Error).message}. ` +
+          "Pass --output with a writable path (deno task bench may write " +
+          "only under docs/ and the temporary folder).",
+      );
+    }
     // deno fmt wraps Markdown prose, so format the record as the check task
     // expects it.
     await runChild(Deno.execPath(), ["fmt", "--quiet", values.output], {
