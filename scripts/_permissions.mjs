@@ -1,5 +1,6 @@
 // Permission flags of each toolkit script, worked out from its command
 // line. Kept apart from the launcher so that tests can check them.
+import { statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 
 /**
@@ -26,18 +27,29 @@ export function permissionFlags(name, args, root, temporary) {
       const resumeParent = resumeDir === undefined
         ? undefined
         : dirname(resolve(resumeDir));
+      // A manifest CSV as data root names media relative to its folder.
+      let dataRoot = option("--data-root");
+      if (dataRoot !== undefined && isFile(dataRoot)) {
+        dataRoot = dirname(resolve(dataRoot));
+      }
+      // The preprocessing cache of on-disk datasets is read and written.
+      const cacheOption = option("--cache-dir");
+      const cache = cacheOption === "none"
+        ? undefined
+        : cacheOption ?? join(root, ".cache", "data");
       return [
         `--allow-read=${
           paths(
             root,
             out,
             figures,
-            option("--data-root"),
+            dataRoot,
             option("--config"),
             resumeDir,
+            cache,
           )
         }`,
-        `--allow-write=${paths(out, figures, resumeParent)}`,
+        `--allow-write=${paths(out, figures, resumeParent, cache)}`,
         env,
       ];
     }
@@ -60,5 +72,13 @@ export function permissionFlags(name, args, root, temporary) {
       return ["--allow-read", "--allow-run", env];
     default:
       return undefined;
+  }
+}
+
+function isFile(path) {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
   }
 }

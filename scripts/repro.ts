@@ -34,8 +34,14 @@ Options:
                      paper: full-width ResNet18, 100 epochs, batch 16.
   --config FILE      YAML file with sections seed, method, data, model,
                      camdrop and train (keys as in config.json).
-  --dataset NAME     embedded (default: embedded).
-  --data-root DIR    dataset folder (not used by the embedded data).
+  --dataset NAME     embedded | cremad | ave | ks | manifest (default:
+                     embedded). The others are read from --data-root in
+                     the layouts of docs/datasets.md.
+  --data-root DIR    dataset folder, or the manifest CSV for manifest;
+                     required for every dataset but embedded.
+  --cache-dir DIR    cache of preprocessed spectrograms and frames for
+                     on-disk datasets (default .cache/data; none turns
+                     it off; deno task cache:clear empties it).
   --method LIST      comma-separated methods to train: naive, camdrop,
                      ogm, ogm-ge, opm, gb (Gradient-Blending), pmr
                      (default: naive,camdrop). Their options are set in the
@@ -75,6 +81,7 @@ try {
       config: { type: "string" },
       dataset: { type: "string" },
       "data-root": { type: "string" },
+      "cache-dir": { type: "string" },
       method: { type: "string", default: "naive,camdrop" },
       fusion: { type: "string" },
       "r-max": { type: "string" },
@@ -123,6 +130,7 @@ if (values.dataset !== undefined) {
   cli.data!.dataset = values.dataset as never;
 }
 if (values["data-root"] !== undefined) cli.data!.dataRoot = values["data-root"];
+if (values["cache-dir"] !== undefined) cli.data!.cacheDir = values["cache-dir"];
 if (values.fusion !== undefined) cli.model!.fusion = values.fusion as never;
 if (values["r-max"] !== undefined) {
   cli.camdrop!.rMax = parseNumber("--r-max", values["r-max"]);

@@ -31,14 +31,51 @@ Deno.test("repro flags scope writes to its folders", () => {
     "/repo",
     "/tmp",
   )!;
-  assert.ok(flags.includes("--allow-write=/work/x/runs,/work/x/fig"));
   assert.ok(flags.includes(
-    "--allow-read=/repo,/work/x/runs,/work/x/fig,/d",
+    "--allow-write=/work/x/runs,/work/x/fig,/repo/.cache/data",
+  ));
+  assert.ok(flags.includes(
+    "--allow-read=/repo,/work/x/runs,/work/x/fig,/d,/repo/.cache/data",
   ));
   for (const flag of flags) {
     assert.doesNotMatch(flag, /^--allow-(write|all|ffi|run)$/, flag);
     assert.notEqual(flag, "-A");
   }
+});
+
+Deno.test("repro flags follow --cache-dir", () => {
+  const custom = permissionFlags(
+    "repro",
+    ["--out", "/o", "--figures", "/f", "--cache-dir", "/c"],
+    "/repo",
+    "/tmp",
+  )!;
+  assert.ok(custom.includes("--allow-write=/o,/f,/c"));
+  assert.ok(custom.includes("--allow-read=/repo,/o,/f,/c"));
+  const off = permissionFlags(
+    "repro",
+    ["--out", "/o", "--figures", "/f", "--cache-dir", "none"],
+    "/repo",
+    "/tmp",
+  )!;
+  assert.ok(off.includes("--allow-write=/o,/f"));
+});
+
+Deno.test("repro reads a manifest's folder", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "camdrop-perm-" });
+  const manifest = `${dir}/manifest.csv`;
+  await Deno.writeTextFile(manifest, "split,label,audio,frames\n");
+  const flags = permissionFlags(
+    "repro",
+    ["--out", "/o", "--figures", "/f", "--data-root", manifest],
+    "/repo",
+    "/tmp",
+  )!;
+  assert.ok(
+    flags.includes(`--allow-read=/repo,/o,/f,${dir},/repo/.cache/data`),
+    flags.join(" "),
+  );
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("eval flags only read", () => {

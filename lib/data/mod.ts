@@ -1,6 +1,7 @@
 /**
  * Datasets and audio features: the dataset contract, the embedded digits
- * dataset and the log spectrogram.
+ * dataset, the on-disk datasets (CREMA-D, AVE, Kinetics-Sounds, manifest)
+ * and the log spectrogram.
  *
  * @module
  */
@@ -19,6 +20,18 @@ export {
   MNIST_MEAN,
   MNIST_STD,
 } from "./embedded.ts";
+export {
+  type CacheStats,
+  CREMAD_EMOTIONS,
+  DEFAULT_CACHE_DIR,
+  DISK_DATASET_KINDS,
+  DISK_LAYOUT_DEFAULTS,
+  DISK_SAMPLE_RATE,
+  type DiskDataset,
+  type DiskDatasetKind,
+  type DiskDatasetOptions,
+  loadDiskDataset,
+} from "./disk.ts";
 export {
   logSpectrogram,
   type Spectrogram,
