@@ -67,6 +67,26 @@ export function permissionFlags(name, args, root, temporary) {
         "--allow-sys",
         env,
       ];
+    case "prepare": {
+      // ffmpeg and ffprobe convert the videos; only --out is written.
+      const out = option("--out");
+      return [
+        `--allow-read=${
+          paths(root, option("--videos"), option("--labels"), out)
+        }`,
+        ...(out === undefined ? [] : [`--allow-write=${paths(out)}`]),
+        "--allow-run=ffmpeg,ffprobe",
+        env,
+      ];
+    }
+    case "cache_clear": {
+      const cache = option("--cache-dir") ?? join(root, ".cache", "data");
+      return [
+        `--allow-read=${paths(root, cache)}`,
+        `--allow-write=${paths(cache)}`,
+        env,
+      ];
+    }
     case "test":
       // The test runner starts `deno test` with its own scoped flags.
       return ["--allow-read", "--allow-run", env];

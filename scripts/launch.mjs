@@ -3,7 +3,8 @@
 // --data-root, --config, ...) cannot be written into deno.json. Runs
 // `npm ci` first when node_modules is missing or stale.
 //
-// Usage: node scripts/launch.mjs <repro|eval|bench|test> [script args]
+// Usage: node scripts/launch.mjs <repro|eval|bench|test|prepare|cache_clear>
+//        [script args]
 import { spawn } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,7 +18,7 @@ const [name, ...args] = process.argv.slice(2);
 const flags = permissionFlags(name, args, root, tmpdir());
 if (flags === undefined) {
   process.stderr.write(
-    `error: unknown script "${name}": expected repro, eval, bench or test.\n`,
+    `error: unknown script "${name}": expected repro, eval, bench, test, prepare or cache_clear.\n`,
   );
   process.exit(2);
 }

@@ -78,6 +78,32 @@ Deno.test("repro reads a manifest's folder", async () => {
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("prepare flags run only ffmpeg", () => {
+  const flags = permissionFlags(
+    "prepare",
+    ["--videos", "/v", "--labels", "/l.csv", "--out", "/o"],
+    "/repo",
+    "/tmp",
+  )!;
+  assert.ok(flags.includes("--allow-read=/repo,/v,/l.csv,/o"));
+  assert.ok(flags.includes("--allow-write=/o"));
+  assert.ok(flags.includes("--allow-run=ffmpeg,ffprobe"));
+  assert.equal(flags.filter((f) => f.startsWith("--allow-run")).length, 1);
+});
+
+Deno.test("cache_clear flags write the cache only", () => {
+  const fallback = permissionFlags("cache_clear", [], "/repo", "/tmp")!;
+  assert.ok(fallback.includes("--allow-write=/repo/.cache/data"));
+  const custom = permissionFlags(
+    "cache_clear",
+    ["--cache-dir", "/c"],
+    "/repo",
+    "/tmp",
+  )!;
+  assert.ok(custom.includes("--allow-write=/c"));
+  assert.ok(custom.includes("--allow-read=/repo,/c"));
+});
+
 Deno.test("eval flags only read", () => {
   const flags = permissionFlags("eval", ["runs/a"], "/repo", "/tmp")!;
   assert.equal(flags.filter((f) => f.startsWith("--allow-write")).length, 0);

@@ -130,3 +130,62 @@ export class PreprocessCache {
     );
   }
 }
+
+/** Entries removed by {@linkcode clearPreprocessCache}. */
+export interface ClearedCache {
+  /** Entry files removed. */
+  files: number;
+  /** Their total size in bytes. */
+  bytes: number;
+}
+
+const ENTRY_FOLDER = /^[0-9a-f]{2}$/;
+const ENTRY_FILE = /^[0-9a-f]{64}\.bin(\..+\.tmp)?$/;
+
+/**
+ * Deletes the entries of a preprocessing cache folder, then the folder
+ * itself if nothing else is left in it. Only files that the cache writes
+ * are removed, and only in a folder that contains {@linkcode CACHE_MARKER}.
+ *
+ * @returns The count and size of removed entries; zero for a folder that
+ * does not exist.
+ * @throws {Error} If the folder exists but is not marked as a cache.
+ */
+export function clearPreprocessCache(dir: string): ClearedCache {
+  const cleared: ClearedCache = { files: 0, bytes: 0 };
+  try {
+    Deno.statSync(dir);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return cleared;
+    throw error;
+  }
+  const marker = join(dir, CACHE_MARKER);
+  try {
+    Deno.statSync(marker);
+  } catch {
+    throw new Error(
+      `${dir} is not a preprocessing cache (it has no ${CACHE_MARKER}), so ` +
+        `nothing was deleted. Check the --cache-dir value.`,
+    );
+  }
+
+  for (const folder of Deno.readDirSync(dir)) {
+    if (!folder.isDirectory || !ENTRY_FOLDER.test(folder.name)) continue;
+    const path = join(dir, folder.name);
+    for (const file of Deno.readDirSync(path)) {
+      if (!file.isFile || !ENTRY_FILE.test(file.name)) continue;
+      const entry = join(path, file.name);
+      cleared.bytes += Deno.statSync(entry).size;
+      Deno.removeSync(entry);
+      cleared.files++;
+    }
+    removeIfEmpty(path);
+  }
+  Deno.removeSync(marker);
+  removeIfEmpty(dir);
+  return cleared;
+}
+
+function removeIfEmpty(dir: string): void {
+  if ([...Deno.readDirSync(dir)].length === 0) Deno.removeSync(dir);
+}

@@ -88,7 +88,8 @@ import type {
 
 export { CREMAD_EMOTIONS, DISK_DATASET_KINDS } from "./_layouts.ts";
 export type { DiskDatasetKind } from "./_layouts.ts";
-export type { CacheStats } from "./_cache.ts";
+export type { CacheStats, ClearedCache } from "./_cache.ts";
+export { clearPreprocessCache } from "./_cache.ts";
 
 /** Settings of {@linkcode loadDiskDataset}. */
 export interface DiskDatasetOptions {

@@ -22,6 +22,8 @@ export {
 } from "./embedded.ts";
 export {
   type CacheStats,
+  type ClearedCache,
+  clearPreprocessCache,
   CREMAD_EMOTIONS,
   DEFAULT_CACHE_DIR,
   DISK_DATASET_KINDS,
@@ -32,6 +34,17 @@ export {
   type DiskDatasetOptions,
   loadDiskDataset,
 } from "./disk.ts";
+export {
+  type LabelRow,
+  PREPARE_LAYOUTS,
+  type PrepareFailure,
+  type PrepareLayout,
+  type PrepareOptions,
+  type PrepareProgress,
+  type PrepareSummary,
+  prepareVideos,
+  readLabelList,
+} from "./prepare.ts";
 export {
   logSpectrogram,
   type Spectrogram,
