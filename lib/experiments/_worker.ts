@@ -11,7 +11,7 @@
 import { setupBackend } from "../backend/select.ts";
 import type { BackendRequest } from "../backend/select.ts";
 import type { RunConfig } from "./config.ts";
-import { runTraining } from "./run.ts";
+import { type RunOptions, runTraining } from "./run.ts";
 
 /** Message that starts a run. */
 export interface WorkerRequest {
@@ -23,10 +23,12 @@ export interface WorkerRequest {
   reuse: boolean;
   /** Extra environment facts to record. */
   environment: Record<string, unknown>;
+  /** Options of the evaluation after training. */
+  evaluation: RunOptions["evaluation"];
 }
 
 self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
-  const { config, outDir, reuse, environment } = event.data;
+  const { config, outDir, reuse, environment, evaluation } = event.data;
   try {
     const backend = await setupBackend(config.backend as BackendRequest, {
       onWarning: (message) => self.postMessage({ type: "warning", message }),
@@ -35,6 +37,7 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
       outDir,
       reuse,
       environment: { ...environment, backendInfo: backend },
+      evaluation,
       onStart: (info) => self.postMessage({ type: "start", info }),
       onStep: (progress) => self.postMessage({ type: "step", progress }),
       onEvaluate: (split) => self.postMessage({ type: "evaluate", split }),

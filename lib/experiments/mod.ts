@@ -1,6 +1,7 @@
 /**
- * Experiments: configs and presets, single runs, the repro job and its
- * tables.
+ * Experiments: configs and presets, single runs and their evaluation, the
+ * repro job and its tables, and the grids of the CAMDrop paper's Tables 1,
+ * 3 and 4.
  *
  * @module
  */
@@ -22,16 +23,31 @@ export {
   bestEpoch,
   buildModel,
   evaluateRun,
+  evaluateRunFolder,
   type EvaluationResult,
   openDataset,
   readFinishedRun,
+  type RunEvaluation,
   type RunOptions,
   type RunResult,
   runTraining,
   strategyOptions,
   TOOLKIT_VERSION,
 } from "./run.ts";
+export {
+  evaluateModel,
+  type EvaluationOptions,
+  MODALITIES,
+  type Modality,
+  type ModelEvaluation,
+} from "./evaluation.ts";
+export {
+  type FeatureSet,
+  linearProbeAccuracy,
+  type LinearProbeOptions,
+} from "./linear_probe.ts";
 export { reproduce, type ReproOptions, type ReproResult } from "./repro.ts";
+export * from "./tables/mod.ts";
 export {
   methodLabel,
   type ResultRow,

@@ -47,7 +47,7 @@ export async function runAll(
   for (const [index, config] of configs.entries()) {
     const finished = options.reuse === false
       ? undefined
-      : await readFinishedRun(join(options.outDir, config.name));
+      : await readFinishedRun(join(options.outDir, config.name), config);
     if (finished) results[index] = finished;
     else pending.push(index);
   }
@@ -128,6 +128,7 @@ export function runInWorker(
       outDir: options.outDir,
       reuse: options.reuse ?? true,
       environment: options.environment ?? {},
+      evaluation: options.evaluation ?? {},
     };
     worker.postMessage(request);
   });

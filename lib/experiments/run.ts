@@ -5,6 +5,9 @@
  *   hash and description, strategy options, parameter count;
  * - `metrics.csv`: one row per epoch (rewritten atomically each epoch);
  * - `best.ckpt`: weights of the best epoch on validation accuracy;
+ * - `evaluation.json`: macro-F1, per-class accuracy, confusion matrix,
+ *   linear probes and missing or noisy modality accuracy of `best.ckpt`
+ *   (see {@linkcode evaluateModel});
  * - `status.json`: "running", "failed" (with the error) or "complete",
  *   written last, so a folder never looks complete when it is not.
  *
@@ -31,6 +34,11 @@ import {
 } from "../train/trainer.ts";
 import type { RunConfig } from "./config.ts";
 import { parseMetricsCsv } from "../metrics/frame.ts";
+import {
+  evaluateModel,
+  type EvaluationOptions,
+  type ModelEvaluation,
+} from "./evaluation.ts";
 
 /** Version of this toolkit, recorded in every run. */
 export const TOOLKIT_VERSION = "0.1.0";
@@ -46,6 +54,11 @@ export interface RunOptions extends TrainCallbacks {
    * @default true
    */
   reuse?: boolean;
+  /**
+   * Options of the evaluation of the best checkpoint after training; its
+   * seed and batch size come from the config.
+   */
+  evaluation?: Omit<EvaluationOptions, "seed" | "batchSize">;
   /** Called after each epoch with its metrics. */
   onEpoch?: (row: MetricsRow, config: RunConfig) => void;
   /** Called once the dataset and model are built. */
@@ -69,6 +82,17 @@ export interface RunResult {
   best: MetricsRow;
   /** Whether a finished run was found and reused. */
   reused: boolean;
+  /**
+   * Contents of `evaluation.json`; undefined for a reused run that
+   * finished before this file existed.
+   */
+  evaluation?: RunEvaluation;
+}
+
+/** Contents of a run's `evaluation.json`. */
+export interface RunEvaluation extends ModelEvaluation {
+  /** Epoch of the evaluated best checkpoint, from 0 as in metrics.csv. */
+  epoch: number;
 }
 
 /**
@@ -189,7 +213,7 @@ export async function runTraining(
 ): Promise<RunResult> {
   const dir = join(options.outDir, config.name);
   if (options.reuse ?? true) {
-    const finished = await readFinishedRun(dir);
+    const finished = await readFinishedRun(dir, config);
     if (finished) return finished;
   }
   await Deno.mkdir(dir, { recursive: true });
@@ -295,13 +319,22 @@ export async function runTraining(
       options.onEpoch?.(row, config);
     }
 
+    // Evaluate the best checkpoint before the status turns complete, so a
+    // complete run always has evaluation.json.
+    const evaluation = await writeEvaluation(
+      dir,
+      model,
+      dataset,
+      config,
+      options.evaluation,
+    );
     const metrics = trainer.history;
     const best = bestEpoch(metrics);
     await writeFileAtomic(
       join(dir, "status.json"),
       JSON.stringify({ status: "complete", best }, null, 2) + "\n",
     );
-    return { dir, config, metrics, best, reused: false };
+    return { dir, config, metrics, best, reused: false, evaluation };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     // NOTE: best.ckpt and last.ckpt of the last complete epoch stay, so a
@@ -315,6 +348,91 @@ export async function runTraining(
     trainer?.dispose();
     model?.dispose();
   }
+}
+
+/**
+ * Loads `<dir>/best.ckpt` into `model`, evaluates it with
+ * {@linkcode evaluateModel} and writes `<dir>/evaluation.json` atomically.
+ * The model keeps the best weights afterwards.
+ */
+async function writeEvaluation(
+  dir: string,
+  model: AudioVisualModel,
+  dataset: AudioVisualDataset,
+  config: RunConfig,
+  options: RunOptions["evaluation"] = {},
+): Promise<RunEvaluation> {
+  const path = join(dir, "best.ckpt");
+  const { tensors, meta } = decodeCheckpoint(await Deno.readFile(path), path);
+  model.store.restore(tensors);
+  const evaluation: RunEvaluation = {
+    epoch: meta.epoch as number,
+    ...await evaluateModel(model, dataset, {
+      ...options,
+      seed: config.seed,
+      batchSize: config.train.evalBatchSize,
+    }),
+  };
+  await writeFileAtomic(
+    join(dir, "evaluation.json"),
+    compactNumberArrays(JSON.stringify(evaluation, null, 2)) + "\n",
+  );
+  return evaluation;
+}
+
+/** Puts each array of numbers (or nulls) of indented JSON on one line. */
+function compactNumberArrays(json: string): string {
+  const item = String.raw`(?:-?[\d.eE+-]+|null)`;
+  const array = new RegExp(
+    String.raw`\[\n\s*(${item}(?:,\n\s*${item})*)\n\s*\]`,
+    "g",
+  );
+  return json.replace(
+    array,
+    (_, items: string) => `[${items.split(/,\n\s*/).join(", ")}]`,
+  );
+}
+
+/**
+ * Writes `evaluation.json` for a finished run folder that lacks it (runs
+ * finished before the file existed), from its config and best checkpoint.
+ * Needs a tfjs backend set up.
+ * @throws {Error} If the folder has no config or checkpoint, or the data
+ * cannot be opened.
+ */
+export async function evaluateRunFolder(
+  dir: string,
+  options: RunOptions["evaluation"] = {},
+): Promise<RunEvaluation> {
+  const configPath = join(dir, "config.json");
+  let config: RunConfig;
+  try {
+    config = JSON.parse(await Deno.readTextFile(configPath)).config;
+  } catch (error) {
+    throw new Error(
+      `Cannot read ${configPath}: ${(error as Error).message}. Pass a run ` +
+        `folder written by "deno task repro".`,
+    );
+  }
+  const dataset = await openDataset(config);
+  const model = buildModel(config, dataset);
+  try {
+    return await writeEvaluation(dir, model, dataset, config, options);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Reads `<dir>/evaluation.json`, or returns undefined when it is absent. */
+async function readEvaluation(dir: string): Promise<RunEvaluation | undefined> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(join(dir, "evaluation.json"));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  return JSON.parse(text);
 }
 
 /** Adds or strips a name prefix of every key. */
@@ -363,6 +481,7 @@ async function readResumePoint(dir: string, config: RunConfig) {
  */
 export async function readFinishedRun(
   dir: string,
+  expected?: RunConfig,
 ): Promise<RunResult | undefined> {
   let status: { status?: string };
   try {
@@ -374,6 +493,16 @@ export async function readFinishedRun(
   const record = JSON.parse(
     await Deno.readTextFile(join(dir, "config.json")),
   );
+  if (
+    expected !== undefined &&
+    JSON.stringify(record.config) !== JSON.stringify(expected)
+  ) {
+    throw new Error(
+      `${dir} holds a finished run with a different config (an option or ` +
+        `the toolkit version changed); pass another --out folder or delete ` +
+        `that run folder to train it again.`,
+    );
+  }
   const metrics = parseMetricsCsv(
     await Deno.readTextFile(join(dir, "metrics.csv")),
   );
@@ -383,6 +512,7 @@ export async function readFinishedRun(
     metrics,
     best: bestEpoch(metrics),
     reused: true,
+    evaluation: await readEvaluation(dir),
   };
 }
 
