@@ -10,12 +10,18 @@ import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   type ConfigOverrides,
+  expandGrid,
+  type GridRun,
   METHODS,
   parseConfigYaml,
   reproduce,
+  reproduceTable,
+  type ReproOptions,
   resolveConfig,
   type RunConfig,
   setupBackend,
+  type TableDefinition,
+  tableDefinition,
 } from "../lib/mod.ts";
 import { fail, parseNumber, ProgressBar, writeErr } from "./_cli.ts";
 
@@ -69,6 +75,17 @@ Options:
                      (rerunning the same command resumes unfinished runs
                      too).
   --figures DIR      folder for figures (default figures).
+  --table N          train the grid of the paper's Table 1, 3 or 4
+                     instead and write <out>/tableN.md, .csv, .tex and
+                     .json (see docs/tables.md). The table sets method,
+                     fusion and r_max per cell (Table 3 also the
+                     optimizer, Table 4 batch size and learning rate);
+                     --method and --fusion then keep only the listed
+                     methods and fusions of the grid.
+  --seeds N          with --table: seeds 0..N-1 per cell (default 3).
+  --noise-std S      std of the Gaussian noise of the noisy-modality
+                     evaluation, in units of that input's std over the
+                     test split (default 1).
   --help             show this text.
 `;
 
@@ -82,7 +99,7 @@ try {
       dataset: { type: "string" },
       "data-root": { type: "string" },
       "cache-dir": { type: "string" },
-      method: { type: "string", default: "naive,camdrop" },
+      method: { type: "string" },
       fusion: { type: "string" },
       "r-max": { type: "string" },
       epochs: { type: "string" },
@@ -95,6 +112,9 @@ try {
       out: { type: "string", default: "runs" },
       resume: { type: "string" },
       figures: { type: "string", default: "figures" },
+      table: { type: "string" },
+      seeds: { type: "string" },
+      "noise-std": { type: "string" },
       help: { type: "boolean", default: false },
     },
     allowPositionals: false,
@@ -131,7 +151,10 @@ if (values.dataset !== undefined) {
 }
 if (values["data-root"] !== undefined) cli.data!.dataRoot = values["data-root"];
 if (values["cache-dir"] !== undefined) cli.data!.cacheDir = values["cache-dir"];
-if (values.fusion !== undefined) cli.model!.fusion = values.fusion as never;
+// With --table, --fusion filters the grid instead.
+if (values.fusion !== undefined && values.table === undefined) {
+  cli.model!.fusion = values.fusion as never;
+}
 if (values["r-max"] !== undefined) {
   cli.camdrop!.rMax = parseNumber("--r-max", values["r-max"]);
 }
@@ -149,15 +172,22 @@ if (values.seed !== undefined) cli.seed = parseNumber("--seed", values.seed);
 if (values.backend !== undefined) cli.backend = values.backend as never;
 layers.push(cli);
 
-const methods = values.method.split(",").map((m) => m.trim()).filter((m) =>
-  m !== ""
-);
+const methods = list(values.method ?? "naive,camdrop");
 if (methods.length === 0) {
   fail(`--method is empty: expected ${METHODS.join(", ")}.`);
 }
+if (values.seeds !== undefined && values.table === undefined) {
+  fail("--seeds needs --table; for a single run use --seed N.");
+}
 let configs: RunConfig[];
 let outDir = values.out;
-if (values.resume !== undefined) {
+let table:
+  | { definition: TableDefinition; grid: GridRun[]; seeds: number }
+  | undefined;
+if (values.table !== undefined) {
+  table = tableGrid();
+  configs = table.grid.map((run) => run.config);
+} else if (values.resume !== undefined) {
   // The run's own config wins; other options are not applied.
   const path = join(values.resume, "config.json");
   try {
@@ -190,6 +220,14 @@ const jobs = values.jobs !== undefined
   : Math.min(configs.length, navigator.hardwareConcurrency ?? 1);
 if (!Number.isInteger(jobs) || jobs < 1) {
   fail(`invalid --jobs ${jobs}: expected an integer >= 1.`);
+}
+
+const evaluation: { noiseStd?: number } = {};
+if (values["noise-std"] !== undefined) {
+  evaluation.noiseStd = parseNumber("--noise-std", values["noise-std"]);
+  if (evaluation.noiseStd < 0) {
+    fail(`invalid --noise-std ${evaluation.noiseStd}: expected a number >= 0.`);
+  }
 }
 
 // Backend.
@@ -228,51 +266,70 @@ Deno.addSignalListener("SIGINT", () => {
 // Train and write results.
 const progress = new ProgressBar();
 const started = performance.now();
+const trainOptions: Omit<ReproOptions, "figuresDir"> = {
+  outDir,
+  environment: { backendInfo: backend },
+  evaluation,
+  jobs,
+  onRun: (config, index, count) => {
+    progress.clear();
+    active.add(config.name);
+    writeErr(`run ${index + 1}/${count}: ${config.name}\n`);
+  },
+  onWarning: (message, config) => {
+    // Every worker repeats the backend fallback already printed above.
+    if (message.includes("'tensorflow' skipped")) return;
+    progress.clear();
+    writeErr(`warning (${config.name}): ${message}\n`);
+  },
+  onStart: ({ dir, parameters, resumedAt }) => {
+    progress.clear();
+    writeErr(
+      `  folder ${dir}, ${parameters} parameters` +
+        (resumedAt !== undefined ? `, resumed after epoch ${resumedAt}` : "") +
+        "\n",
+    );
+  },
+  onStep: (p) => progress.step(p, configs[0].train.epochs),
+  onEpoch: (row, config) => {
+    progress.clear();
+    writeErr(
+      `  ${config.name} epoch ${(row.epoch as number) + 1}/` +
+        `${config.train.epochs} loss ${
+          (row.train_loss as number).toFixed(3)
+        } ` +
+        `val ${pct(row.val_acc)} test ${pct(row.test_acc)} ` +
+        `audio ${pct(row.test_audio_acc_probe)} ` +
+        `visual ${pct(row.test_visual_acc_probe)} ` +
+        `(${(row.seconds as number).toFixed(1)} s)\n`,
+    );
+    if ((row.epoch as number) + 1 === config.train.epochs) {
+      progress.finish(config.name);
+      active.delete(config.name);
+    }
+  },
+};
 try {
+  if (table !== undefined) {
+    const result = await reproduceTable(table.definition, table.grid, {
+      ...trainOptions,
+      seeds: table.seeds,
+      onEvaluateRun: (dir) => writeErr(`evaluating finished run ${dir}\n`),
+    });
+    for (const run of result.runs) {
+      if (run.reused) writeErr(`reused finished run ${run.dir}\n`);
+    }
+    const { markdown, csv, latex, json } = result.files;
+    console.log(await Deno.readTextFile(markdown));
+    console.log(`tables: ${markdown}, ${csv}, ${latex}, ${json}`);
+    console.log(
+      `done in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    );
+    Deno.exit(0);
+  }
   const result = await reproduce(configs, {
-    outDir,
+    ...trainOptions,
     figuresDir: values.figures,
-    environment: { backendInfo: backend },
-    jobs,
-    onRun: (config, index, count) => {
-      progress.clear();
-      active.add(config.name);
-      writeErr(`run ${index + 1}/${count}: ${config.name}\n`);
-    },
-    onWarning: (message, config) => {
-      // Every worker repeats the backend fallback already printed above.
-      if (message.includes("'tensorflow' skipped")) return;
-      progress.clear();
-      writeErr(`warning (${config.name}): ${message}\n`);
-    },
-    onStart: ({ dir, parameters, resumedAt }) => {
-      progress.clear();
-      writeErr(
-        `  folder ${dir}, ${parameters} parameters` +
-          (resumedAt !== undefined
-            ? `, resumed after epoch ${resumedAt}`
-            : "") +
-          "\n",
-      );
-    },
-    onStep: (p) => progress.step(p, configs[0].train.epochs),
-    onEpoch: (row, config) => {
-      progress.clear();
-      writeErr(
-        `  ${config.name} epoch ${(row.epoch as number) + 1}/` +
-          `${config.train.epochs} loss ${
-            (row.train_loss as number).toFixed(3)
-          } ` +
-          `val ${pct(row.val_acc)} test ${pct(row.test_acc)} ` +
-          `audio ${pct(row.test_audio_acc_probe)} ` +
-          `visual ${pct(row.test_visual_acc_probe)} ` +
-          `(${(row.seconds as number).toFixed(1)} s)\n`,
-      );
-      if ((row.epoch as number) + 1 === config.train.epochs) {
-        progress.finish(config.name);
-        active.delete(config.name);
-      }
-    },
   });
   for (const run of result.runs) {
     if (run.reused) writeErr(`reused finished run ${run.dir}\n`);
@@ -290,4 +347,68 @@ try {
 
 function pct(value: unknown): string {
   return `${(100 * (value as number)).toFixed(1)}%`;
+}
+
+function list(text: string): string[] {
+  return text.split(",").map((item) => item.trim()).filter((item) =>
+    item !== ""
+  );
+}
+
+/**
+ * Builds the grid of --table from the preset and `layers`, with --method
+ * and --fusion as filters.
+ * Exits with an error for options that the table sets per cell.
+ */
+function tableGrid(): {
+  definition: TableDefinition;
+  grid: GridRun[];
+  seeds: number;
+} {
+  if (values.resume !== undefined) {
+    fail(
+      "--resume cannot be combined with --table: rerun the same --table " +
+        "command, which resumes its unfinished runs.",
+    );
+  }
+  if (values.seed !== undefined) {
+    fail("--seed cannot be combined with --table: use --seeds N.");
+  }
+  let definition: TableDefinition;
+  try {
+    definition = tableDefinition(parseNumber("--table", values.table!));
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  // Options whose config value the table sets per cell.
+  const cellOptions = {
+    "r-max": "camdrop.rMax",
+    optimizer: "train.optimizer",
+    "batch-size": "train.batchSize",
+    lr: "train.lr",
+  } as const;
+  for (const [option, path] of Object.entries(cellOptions)) {
+    if (
+      values[option as keyof typeof cellOptions] !== undefined &&
+      definition.varies.includes(path)
+    ) {
+      fail(
+        `--${option} cannot be combined with --table ${definition.id}: the ` +
+          `table sets ${path} per cell.`,
+      );
+    }
+  }
+  const seeds = values.seeds === undefined
+    ? 3
+    : parseNumber("--seeds", values.seeds);
+  try {
+    const grid = expandGrid(definition, values.preset, layers, {
+      seeds,
+      methods: values.method === undefined ? undefined : methods,
+      fusions: values.fusion === undefined ? undefined : list(values.fusion),
+    });
+    return { definition, grid, seeds };
+  } catch (error) {
+    fail((error as Error).message);
+  }
 }

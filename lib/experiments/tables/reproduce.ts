@@ -73,9 +73,8 @@ export async function reproduceTable(
 
 /**
  * Rejects a finished run folder whose config differs from `config`, since
- * reusing it would put another experiment's number in the table.
- * NOTE: keys that the saved config lacks are skipped, so that runs from
- * before a config key was added (with its default) are still reused.
+ * reusing it would put another experiment's number in the table. The error
+ * names the first differing key.
  */
 async function checkFinishedConfig(
   outDir: string,
@@ -93,28 +92,29 @@ async function checkFinishedConfig(
   );
 }
 
-/** Describes the first value of `saved` that `wanted` does not match. */
+/** Describes the first value of `saved` that `expected` does not match. */
 function firstDifference(
   saved: unknown,
-  wanted: unknown,
+  expected: unknown,
   path: string,
 ): string | undefined {
   if (
     saved !== null && typeof saved === "object" &&
-    wanted !== null && typeof wanted === "object"
+    expected !== null && typeof expected === "object"
   ) {
-    for (const [key, value] of Object.entries(saved)) {
+    const keys = new Set([...Object.keys(saved), ...Object.keys(expected)]);
+    for (const key of keys) {
       const where = path === "" ? key : `${path}.${key}`;
       const found = firstDifference(
-        value,
-        (wanted as Record<string, unknown>)[key],
+        (saved as Record<string, unknown>)[key],
+        (expected as Record<string, unknown>)[key],
         where,
       );
       if (found !== undefined) return found;
     }
     return undefined;
   }
-  if (saved === wanted) return undefined;
+  if (saved === expected) return undefined;
   return `${path} is ${JSON.stringify(saved)} there, ` +
-    `${JSON.stringify(wanted)} here`;
+    `${JSON.stringify(expected)} here`;
 }
