@@ -214,34 +214,48 @@ export class Trainer {
     await this.strategy.onEpochStart?.(context);
 
     const lr = this.learningRate(epoch);
-    const batches = [...this.dataset.batches("train", {
-      batchSize: this.options.batchSize,
-      seed: this.options.seed,
-      epoch,
-      training: true,
-      dropLast: true,
-    })];
+    // Batches are decoded one at a time: a paper-size epoch does not fit in
+    // memory at once. With dropLast, the epoch has floor(N / B) steps.
+    const batchSize = this.options.batchSize;
+    const steps = Math.floor(this.dataset.splitSizes.train / batchSize);
     const sums: Record<string, number> = {};
     let lossSum = 0;
     let correct = 0;
     let seen = 0;
-    for (let step = 0; step < batches.length; step++) {
-      const result = this.trainStep(batches[step], epoch, step, lr);
-      lossSum += result.loss * batches[step].size;
+    let step = 0;
+    for (
+      const batch of this.dataset.batches("train", {
+        batchSize,
+        seed: this.options.seed,
+        epoch,
+        training: true,
+        dropLast: true,
+      })
+    ) {
+      const result = this.trainStep(batch, epoch, step, lr);
+      lossSum += result.loss * batch.size;
       correct += result.correct;
-      seen += batches[step].size;
+      seen += batch.size;
       for (const [key, value] of Object.entries(result.stats)) {
         sums[key] = (sums[key] ?? 0) + value;
       }
       callbacks.onStep?.({
         epoch,
         step,
-        steps: batches.length,
+        steps,
         loss: result.loss,
         accuracy: correct / seen,
       });
+      step++;
       // Let timers and signal handlers run between steps.
-      if (step % 8 === 7) await new Promise((r) => setTimeout(r, 0));
+      if (step % 8 === 0) await new Promise((r) => setTimeout(r, 0));
+    }
+    if (step === 0) {
+      throw new Error(
+        `Trainer: the training split has ${this.dataset.splitSizes.train} ` +
+          `samples, fewer than one batch of ${batchSize}; lower the batch ` +
+          `size or use more data.`,
+      );
     }
     await this.strategy.onEpochEnd?.(context);
 
@@ -252,7 +266,7 @@ export class Trainer {
       train_acc: correct / seen,
     };
     for (const [key, value] of Object.entries(sums)) {
-      row[`train_${key}`] = value / batches.length;
+      row[`train_${key}`] = value / step;
     }
     for (const split of ["val", "test"] as const) {
       callbacks.onEvaluate?.(split);
