@@ -30,7 +30,13 @@ export const METHOD_COLORS: Record<string, string> = {
 
 /** Layout fields shared by every figure. */
 export const BASE_LAYOUT: Record<string, unknown> = {
-  font: { family: "Arial, Helvetica, sans-serif", size: 13, color: "#000" },
+  // Liberation Sans (Debian's fonts-liberation) has Arial's metrics, so
+  // text takes the same space where Arial itself is missing.
+  font: {
+    family: "Arial, Liberation Sans, Helvetica, sans-serif",
+    size: 13,
+    color: "#000",
+  },
   paper_bgcolor: "#fff",
   plot_bgcolor: "#fff",
   margin: { l: 60, r: 20, t: 50, b: 90 },
@@ -49,3 +55,21 @@ export function axis(title: string, extra: Record<string, unknown> = {}) {
     ...extra,
   };
 }
+
+/**
+ * Sequential colour scale of activation maps: viridis, which stays
+ * ordered in lightness for colour-blind readers and in greyscale print.
+ */
+export const ACTIVATION_COLORSCALE = "Viridis";
+
+/** Grey scale of input spectrograms and frames, dark for low values. */
+export const INPUT_COLORSCALE: [number, string][] = [
+  [0, "#000000"],
+  [1, "#ffffff"],
+];
+
+/** Colour of positions a CAMDrop mask zeroes. */
+export const CAMDROP_MASK_COLOR = PALETTE.vermillion;
+
+/** Colour of positions a random (OPM-style) mask zeroes. */
+export const RANDOM_MASK_COLOR = PALETTE.skyBlue;
