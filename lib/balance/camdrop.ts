@@ -80,6 +80,40 @@ export function maskRatio(rho: number, rMaxEffective: number): number {
   return rho / (1 + rho) * rMaxEffective;
 }
 
+/**
+ * GradCAM of the fused logit on both modalities' maps, for the true label
+ * or the predicted class of each sample.
+ * @returns Audio CAM [B, h, w] and visual CAM [B, T, h, w]; the caller
+ * disposes them.
+ */
+export function fusedCams(
+  model: AudioVisualModel,
+  maps: FeatureMaps,
+  labels: Int32Array,
+  options: Pick<CamDropOptions, "target" | "weighting"> = {},
+): [tf.Tensor, tf.Tensor] {
+  const score = ([audio, visual]: tf.Tensor[]) => {
+    const pooled = model.pool({
+      audio: audio as tf.Tensor4D,
+      visual: visual as tf.Tensor5D,
+    });
+    return model.fusion.apply(pooled.audio, pooled.visual);
+  };
+  const target = options.target ?? "label";
+  const targets = target === "label"
+    ? labels
+    : tf.tidy(() =>
+      camTargets(score([maps.audio, maps.visual]), labels, target)
+    );
+  const [audioCam, visualCam] = classActivationMaps(
+    score,
+    [maps.audio, maps.visual],
+    targets,
+    options.weighting ?? gradCamWeights,
+  );
+  return [audioCam, visualCam];
+}
+
 /** Masks of one batch, broadcastable over channels. */
 export interface CamDropMasks {
   /** Audio mask [B, h, w, 1]. */
@@ -108,25 +142,7 @@ export function camDropMasks(
   ratios: { audio: number; visual: number },
   options: Pick<CamDropOptions, "target" | "perFrame" | "weighting"> = {},
 ): CamDropMasks {
-  const score = ([audio, visual]: tf.Tensor[]) => {
-    const pooled = model.pool({
-      audio: audio as tf.Tensor4D,
-      visual: visual as tf.Tensor5D,
-    });
-    return model.fusion.apply(pooled.audio, pooled.visual);
-  };
-  const target = options.target ?? "label";
-  const targets = target === "label"
-    ? labels
-    : tf.tidy(() =>
-      camTargets(score([maps.audio, maps.visual]), labels, target)
-    );
-  const [audioCam, visualCam] = classActivationMaps(
-    score,
-    [maps.audio, maps.visual],
-    targets,
-    options.weighting ?? gradCamWeights,
-  );
+  const [audioCam, visualCam] = fusedCams(model, maps, labels, options);
   const audioValues = audioCam.dataSync();
   const visualValues = visualCam.dataSync();
   audioCam.dispose();

@@ -22,6 +22,7 @@ export {
   CamDrop,
   type CamDropMasks,
   camDropMasks,
+  fusedCams,
   type CamDropOptions,
   maskRatio,
   warmupRMax,

@@ -85,6 +85,7 @@ import type {
   SampleBatch,
   Split,
 } from "./types.ts";
+import { checkBatchOptions } from "./_batch_options.ts";
 
 export { CREMAD_EMOTIONS, DISK_DATASET_KINDS } from "./_layouts.ts";
 export type { DiskDatasetKind } from "./_layouts.ts";
@@ -571,7 +572,7 @@ class DiskAudioVisualDataset implements DiskDataset {
         `DiskDataset.batches: split must be train, val or test, got ${split}`,
       );
     }
-    checkBatchOptions(options);
+    checkBatchOptions("DiskDataset.batches", options);
     const { batchSize, seed, epoch } = options;
     const training = options.training ?? false;
     const dropLast = training && (options.dropLast ?? false);
@@ -661,25 +662,6 @@ class DiskAudioVisualDataset implements DiskDataset {
       }
       normaliseImageNet(pixels, output, offset + t * frameSize);
     });
-  }
-}
-
-function checkBatchOptions(options: BatchOptions): void {
-  const { batchSize, seed, epoch } = options;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(
-      `DiskDataset.batches: batchSize must be a positive integer, got ${batchSize}`,
-    );
-  }
-  if (!Number.isInteger(seed)) {
-    throw new RangeError(
-      `DiskDataset.batches: seed must be an integer, got ${seed}`,
-    );
-  }
-  if (!Number.isInteger(epoch) || epoch < 0) {
-    throw new RangeError(
-      `DiskDataset.batches: epoch must be a non-negative integer, got ${epoch}`,
-    );
   }
 }
 

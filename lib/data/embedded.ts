@@ -45,6 +45,7 @@ import type {
   SampleBatch,
   Split,
 } from "./types.ts";
+import { checkBatchOptions } from "./_batch_options.ts";
 
 /** Kind of noise mixed into the speech. */
 export type AudioNoise = "white" | "babble";
@@ -254,25 +255,6 @@ function resolveSettings(
   };
 }
 
-function checkBatchOptions(options: BatchOptions): void {
-  const { batchSize, seed, epoch } = options;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(
-      `EmbeddedDigits.batches: batchSize must be a positive integer, got ${batchSize}`,
-    );
-  }
-  if (!Number.isInteger(seed)) {
-    throw new RangeError(
-      `EmbeddedDigits.batches: seed must be an integer, got ${seed}`,
-    );
-  }
-  if (!Number.isInteger(epoch) || epoch < 0) {
-    throw new RangeError(
-      `EmbeddedDigits.batches: epoch must be a non-negative integer, got ${epoch}`,
-    );
-  }
-}
-
 class EmbeddedDigits implements AudioVisualDataset {
   readonly name = "embedded-digits";
   readonly classNames: readonly string[];
@@ -355,7 +337,7 @@ class EmbeddedDigits implements AudioVisualDataset {
         `EmbeddedDigits.batches: split must be train, val or test, got ${split}`,
       );
     }
-    checkBatchOptions(options);
+    checkBatchOptions("EmbeddedDigits.batches", options);
     const { batchSize, seed, epoch } = options;
     const training = options.training ?? false;
     const dropLast = training && (options.dropLast ?? false);

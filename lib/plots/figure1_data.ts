@@ -8,13 +8,9 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { deriveSeed, Random } from "../_random.ts";
-import { camDropMasks } from "../balance/camdrop.ts";
+import { camDropMasks, fusedCams } from "../balance/camdrop.ts";
 import { randomSpatialMask } from "../balance/opm.ts";
-import {
-  type CamTarget,
-  camTargets,
-  classActivationMaps,
-} from "../cam/gradcam.ts";
+import { type CamTarget, camTargets } from "../cam/gradcam.ts";
 import { SPECTROGRAM_DEFAULTS } from "../data/spectrogram.ts";
 import type { AudioVisualDataset, SampleBatch } from "../data/types.ts";
 import type { AudioVisualModel, FeatureMaps } from "../models/mod.ts";
@@ -132,26 +128,18 @@ export function figure1Data(
     ...model.encode(audio, visual, false),
   }));
   try {
-    const score = ([a, v]: tf.Tensor[]) => {
-      const pooled = model.pool({
-        audio: a as tf.Tensor4D,
-        visual: v as tf.Tensor5D,
-      });
-      return model.fusion.apply(pooled.audio, pooled.visual);
-    };
     const target = options.target ?? "label";
-    const targets = target === "label"
-      ? labels
-      : tf.tidy(() =>
-        camTargets(score([maps.audio, maps.visual]), labels, target)
+    const targets = target === "label" ? labels : tf.tidy(() => {
+      const pooled = model.pool(maps);
+      return camTargets(
+        model.fusion.apply(pooled.audio, pooled.visual),
+        labels,
+        target,
       );
+    });
 
     // GradCAM: [B, h, w] and [B, T, h', w'].
-    const [audioCam, visualCam] = classActivationMaps(
-      score,
-      [maps.audio, maps.visual],
-      targets,
-    );
+    const [audioCam, visualCam] = fusedCams(model, maps, targets);
     const camValues = [
       audioCam.dataSync() as Float32Array,
       visualCam.dataSync() as Float32Array,
