@@ -64,6 +64,9 @@ Options:
                      1e-4).
   --seed N           seed of data order, noise, initialisation and masks
                      (default 0).
+  --skip-nonfinite   skip a batch whose loss or gradient is NaN or
+                     infinite (counted in train_skipped_batches) instead
+                     of stopping the run.
   --backend NAME     auto | tensorflow | wasm | webgpu | cpu (default auto:
                      tfjs-node if importable, else wasm, else cpu).
   --jobs N           runs trained at the same time, one worker each
@@ -107,6 +110,7 @@ try {
       lr: { type: "string" },
       optimizer: { type: "string" },
       seed: { type: "string" },
+      "skip-nonfinite": { type: "boolean" },
       backend: { type: "string" },
       jobs: { type: "string" },
       out: { type: "string", default: "runs" },
@@ -169,6 +173,7 @@ if (values.optimizer !== undefined) {
   cli.train!.optimizer = values.optimizer as never;
 }
 if (values.seed !== undefined) cli.seed = parseNumber("--seed", values.seed);
+if (values["skip-nonfinite"]) cli.train!.nonFinite = "skip";
 if (values.backend !== undefined) cli.backend = values.backend as never;
 layers.push(cli);
 

@@ -172,6 +172,8 @@ export interface RunConfig {
     lrDecayFactor: number;
     /** Evaluation batch size. */
     evalBatchSize: number;
+    /** A NaN or infinite loss: "stop" the run or "skip" the batch. */
+    nonFinite: "stop" | "skip";
   };
 }
 
@@ -244,6 +246,7 @@ const BASE: RunConfig = {
     lrDecayEvery: -1,
     lrDecayFactor: 0.1,
     evalBatchSize: 64,
+    nonFinite: "stop",
   },
 };
 
@@ -412,6 +415,7 @@ export function validateConfig(config: RunConfig): void {
   oneOf("optimizer", config.train.optimizer, OPTIMIZERS);
   oneOf("CAM target", config.camdrop.target, ["label", "predicted"]);
   oneOf("OPM mode", config.opm.mode, ["feature", "spatial"]);
+  oneOf("train.nonFinite", config.train.nonFinite, ["stop", "skip"]);
   if (
     config.model.unimodal === "fusion-split" &&
     !(config.model.fusion === "concat" || config.model.fusion === "sum")

@@ -241,6 +241,7 @@ export async function runTraining(
       lrDecayFactor: t.lrDecayFactor,
       seed: config.seed,
       evalBatchSize: t.evalBatchSize,
+      nonFinite: t.nonFinite,
     });
     const record = {
       config,

@@ -53,6 +53,13 @@ export interface TrainerOptions {
   seed?: number;
   /** Batch size for evaluation. @default 64 */
   evalBatchSize?: number;
+  /**
+   * What a NaN or infinite loss or gradient does: "stop" raises
+   * {@linkcode NonFiniteError}; "skip" leaves the weights untouched for that
+   * batch and counts it in the epoch's `train_skipped_batches`.
+   * @default "stop"
+   */
+  nonFinite?: "stop" | "skip";
 }
 
 /** Progress of one training step, for progress bars. */
@@ -158,6 +165,7 @@ export class Trainer {
       lrDecayFactor: options.lrDecayFactor ?? 0.1,
       seed: options.seed ?? 0,
       evalBatchSize: options.evalBatchSize ?? 64,
+      nonFinite: options.nonFinite ?? "stop",
     };
     const o = this.options;
     if (!Number.isInteger(o.batchSize) || o.batchSize < 2) {
@@ -223,6 +231,8 @@ export class Trainer {
     let correct = 0;
     let seen = 0;
     let step = 0;
+    let trained = 0;
+    let skipped = 0;
     for (
       const batch of this.dataset.batches("train", {
         batchSize,
@@ -233,6 +243,12 @@ export class Trainer {
       })
     ) {
       const result = this.trainStep(batch, epoch, step, lr);
+      step++;
+      if (result.skipped) {
+        skipped++;
+        continue;
+      }
+      trained++;
       lossSum += result.loss * batch.size;
       correct += result.correct;
       seen += batch.size;
@@ -241,14 +257,16 @@ export class Trainer {
       }
       callbacks.onStep?.({
         epoch,
-        step,
+        step: step - 1,
         steps,
         loss: result.loss,
         accuracy: correct / seen,
       });
-      step++;
       // Let timers and signal handlers run between steps.
       if (step % 8 === 0) await new Promise((r) => setTimeout(r, 0));
+    }
+    if (step > 0 && trained === 0) {
+      throw new NonFiniteError(epoch, step - 1, "every batch's loss");
     }
     if (step === 0) {
       throw new Error(
@@ -266,7 +284,10 @@ export class Trainer {
       train_acc: correct / seen,
     };
     for (const [key, value] of Object.entries(sums)) {
-      row[`train_${key}`] = value / step;
+      row[`train_${key}`] = value / trained;
+    }
+    if (this.options.nonFinite === "skip") {
+      row.train_skipped_batches = skipped;
     }
     for (const split of ["val", "test"] as const) {
       callbacks.onEvaluate?.(split);
@@ -288,7 +309,12 @@ export class Trainer {
     epoch: number,
     step: number,
     lr: number,
-  ): { loss: number; correct: number; stats: Record<string, number> } {
+  ): {
+    loss: number;
+    correct: number;
+    stats: Record<string, number>;
+    skipped?: boolean;
+  } {
     const model = this.model;
     const strategy = this.strategy;
     const labels = batch.labels;
@@ -356,13 +382,15 @@ export class Trainer {
     try {
       // Check the loss and the gradient norm before touching any weight.
       const lossValue = fusedLoss!.dataSync()[0];
-      if (!Number.isFinite(value.dataSync()[0])) {
-        throw new NonFiniteError(epoch, step, "the training loss");
-      }
       const named = this.#nameGradients(grads);
-      const bad = firstNonFinite(named);
+      const bad = !Number.isFinite(value.dataSync()[0])
+        ? "the training loss"
+        : firstNonFinite(named);
       if (bad !== undefined) {
-        throw new NonFiniteError(epoch, step, `the gradient of "${bad}"`);
+        if (this.options.nonFinite === "skip") {
+          return { loss: NaN, correct: 0, stats: {}, skipped: true };
+        }
+        throw new NonFiniteError(epoch, step, bad);
       }
 
       // Update: strategy gradient transform, optimiser, running statistics.
@@ -383,7 +411,7 @@ export class Trainer {
         if (predicted[i] === labels[i]) correct++;
       }
       Object.assign(stats, strategy.stepStats?.() ?? {});
-      return { loss: lossValue, correct, stats };
+      return { loss: lossValue, correct, stats, skipped: false };
     } finally {
       for (const update of updates) {
         update.mean.dispose();
@@ -556,7 +584,8 @@ function firstNonFinite(named: Record<string, tf.Tensor>): string | undefined {
     const bad = tf.tidy(() =>
       tf.logicalNot(tf.all(tf.isFinite(named[name]))).dataSync()[0]
     );
-    if (bad) return name;
+    if (bad) return `the gradient of "${name}"`;
   }
-  return names[0];
+  // Every gradient is finite but their squared sum overflows.
+  return "the gradient norm";
 }

@@ -141,6 +141,49 @@ Deno.test("Trainer stops on a NaN loss", async () => {
   model.dispose();
 });
 
+Deno.test("Trainer skips NaN batches on request", async () => {
+  await setupBackend("wasm");
+  // Every batch whose first sample is index 0 of the split gets a NaN.
+  const corrupted: AudioVisualDataset = {
+    ...data,
+    describe: () => data.describe(),
+    *batches(split, options) {
+      for (const batch of data.batches(split, options)) {
+        if (split !== "train" || !batch.indices.includes(0)) {
+          yield batch;
+          continue;
+        }
+        const audio = batch.audio.slice();
+        audio[5] = NaN;
+        yield { ...batch, audio };
+      }
+    },
+  };
+  const model = new AudioVisualModel({
+    numClasses: 10,
+    width: 2,
+    audioStem: "imagenet",
+    visualStem: "cifar",
+    visualChannels: 1,
+    seed: 1,
+  });
+  const trainer = new Trainer(model, createStrategy("camdrop"), corrupted, {
+    epochs: 2,
+    batchSize: 8,
+    lr: 0.01,
+    seed: 1,
+    nonFinite: "skip",
+  });
+  const row = await trainer.trainEpoch();
+  assert.equal(row.train_skipped_batches, 1);
+  assert.ok(Number.isFinite(row.train_loss as number));
+  const weights = [...model.store.trainable.values()];
+  const finite = weights.every((w) => w.dataSync().every(Number.isFinite));
+  assert.ok(finite, "a skipped batch must not reach the weights");
+  trainer.dispose();
+  model.dispose();
+});
+
 Deno.test("Trainer rejects mismatched data and options", () => {
   const model = new AudioVisualModel({
     numClasses: 6,
