@@ -22,8 +22,8 @@ export {
   CamDrop,
   type CamDropMasks,
   camDropMasks,
-  fusedCams,
   type CamDropOptions,
+  fusedCams,
   maskRatio,
   warmupRMax,
 } from "./camdrop.ts";
