@@ -87,8 +87,9 @@ export function permissionFlags(name, args, root, temporary) {
         env,
       ];
     }
-    case "test":
-      // The test runner starts `deno test` with its own scoped flags.
+    case "run_tests":
+      // The test runner starts `deno test` with its own scoped flags. It is
+      // not called test.ts, which `deno test` would load as a test module.
       return ["--allow-read", "--allow-run", env];
     default:
       return undefined;

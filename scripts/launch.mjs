@@ -18,7 +18,7 @@ const [name, ...args] = process.argv.slice(2);
 const flags = permissionFlags(name, args, root, tmpdir());
 if (flags === undefined) {
   process.stderr.write(
-    `error: unknown script "${name}": expected repro, eval, bench, test, prepare or cache_clear.\n`,
+    `error: unknown script "${name}": expected repro, eval, bench, run_tests, prepare or cache_clear.\n`,
   );
   process.exit(2);
 }
