@@ -64,6 +64,10 @@ Options:
                      1e-4).
   --seed N           seed of data order, noise, initialisation and masks
                      (default 0).
+  --micro-batch N    samples per micro-batch: gradients of micro-batches
+                     are summed before one update, for batches that do
+                     not fit in memory; "auto" picks one that fits the
+                     wasm heap (paper preset: auto; others: 0 = off).
   --skip-nonfinite   skip a batch whose loss or gradient is NaN or
                      infinite (counted in train_skipped_batches) instead
                      of stopping the run.
@@ -111,6 +115,7 @@ try {
       optimizer: { type: "string" },
       seed: { type: "string" },
       "skip-nonfinite": { type: "boolean" },
+      "micro-batch": { type: "string" },
       backend: { type: "string" },
       jobs: { type: "string" },
       out: { type: "string", default: "runs" },
@@ -174,6 +179,11 @@ if (values.optimizer !== undefined) {
 }
 if (values.seed !== undefined) cli.seed = parseNumber("--seed", values.seed);
 if (values["skip-nonfinite"]) cli.train!.nonFinite = "skip";
+if (values["micro-batch"] !== undefined) {
+  cli.train!.microBatch = values["micro-batch"] === "auto"
+    ? -1
+    : parseNumber("--micro-batch", values["micro-batch"]);
+}
 if (values.backend !== undefined) cli.backend = values.backend as never;
 layers.push(cli);
 

@@ -174,6 +174,11 @@ export interface RunConfig {
     evalBatchSize: number;
     /** A NaN or infinite loss: "stop" the run or "skip" the batch. */
     nonFinite: "stop" | "skip";
+    /**
+     * Samples per micro-batch for gradient accumulation: 0 = whole
+     * batches, -1 = pick one that fits the wasm heap.
+     */
+    microBatch: number;
   };
 }
 
@@ -247,6 +252,7 @@ const BASE: RunConfig = {
     lrDecayFactor: 0.1,
     evalBatchSize: 64,
     nonFinite: "stop",
+    microBatch: 0,
   },
 };
 
@@ -269,7 +275,7 @@ export const PRESET_OVERRIDES: Record<PresetName, ConfigOverrides> = {
   },
   paper: {
     model: { width: 64, audioStem: "imagenet", visualStem: "imagenet" },
-    train: { epochs: 100, batchSize: 16, lr: 1e-3 },
+    train: { epochs: 100, batchSize: 16, lr: 1e-3, microBatch: -1 },
   },
 };
 
@@ -448,6 +454,7 @@ export function validateConfig(config: RunConfig): void {
   integerAtLeast("epochs", config.train.epochs, 1);
   integerAtLeast("batch size", config.train.batchSize, 2);
   integerAtLeast("evaluation batch size", config.train.evalBatchSize, 1);
+  integerAtLeast("micro-batch", config.train.microBatch, -1);
   positive("learning rate", config.train.lr);
   if (!(config.camdrop.rMax > 0 && config.camdrop.rMax < 1)) {
     throw new Error(

@@ -242,6 +242,7 @@ export async function runTraining(
       seed: config.seed,
       evalBatchSize: t.evalBatchSize,
       nonFinite: t.nonFinite,
+      microBatch: t.microBatch < 0 ? "auto" : t.microBatch,
     });
     const record = {
       config,

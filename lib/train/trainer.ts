@@ -60,6 +60,15 @@ export interface TrainerOptions {
    * @default "stop"
    */
   nonFinite?: "stop" | "skip";
+  /**
+   * Samples per micro-batch for gradient accumulation; 0 trains each batch
+   * at once. "auto" measures one step's peak memory on the first batch and
+   * picks the largest micro-batch that fits the wasm heap (3 GiB of its
+   * 4 GiB), or 0 on other backends. Batch-norm statistics and strategy
+   * decisions (dominance, masks) are then per micro-batch.
+   * @default 0
+   */
+  microBatch?: number | "auto";
 }
 
 /** Progress of one training step, for progress bars. */
@@ -136,6 +145,7 @@ export class Trainer {
   readonly #optimizer: Optimizer;
   #epoch = 0;
   #random: Random;
+  #microBatch = 0;
 
   /**
    * Creates a trainer.
@@ -166,6 +176,7 @@ export class Trainer {
       seed: options.seed ?? 0,
       evalBatchSize: options.evalBatchSize ?? 64,
       nonFinite: options.nonFinite ?? "stop",
+      microBatch: options.microBatch ?? 0,
     };
     const o = this.options;
     if (!Number.isInteger(o.batchSize) || o.batchSize < 2) {
@@ -174,6 +185,16 @@ export class Trainer {
           `samples), got ${o.batchSize}.`,
       );
     }
+    if (
+      o.microBatch !== "auto" &&
+      !(Number.isInteger(o.microBatch) && o.microBatch >= 0)
+    ) {
+      throw new Error(
+        `Trainer: micro-batch must be "auto" or an integer >= 0, got ` +
+          `${o.microBatch}.`,
+      );
+    }
+    this.#microBatch = o.microBatch === "auto" ? -1 : o.microBatch;
     if (!(o.lr > 0) || !Number.isFinite(o.lr)) {
       throw new Error(`Trainer: learning rate must be > 0, got ${o.lr}.`);
     }
@@ -242,6 +263,9 @@ export class Trainer {
         dropLast: true,
       })
     ) {
+      if (this.#microBatch < 0) {
+        this.#microBatch = await this.#pickMicroBatch(batch);
+      }
       const result = this.trainStep(batch, epoch, step, lr);
       step++;
       if (result.skipped) {
@@ -300,8 +324,11 @@ export class Trainer {
   }
 
   /**
-   * Runs one training step on `batch`.
-   * @returns The batch's fused loss, correct count and strategy statistics.
+   * Runs one training step on `batch`. With `microBatch` set, the batch is
+   * split into micro-batches whose gradients are summed (weighted by their
+   * share of the batch) before one optimiser update.
+   * @returns The batch's fused loss, correct count and strategy statistics,
+   * or `skipped: true` when a non-finite batch was skipped.
    * @throws {NonFiniteError} On a NaN or infinite loss or gradient.
    */
   trainStep(
@@ -317,16 +344,141 @@ export class Trainer {
   } {
     const model = this.model;
     const strategy = this.strategy;
-    const labels = batch.labels;
-    const context: StepContext = {
-      epoch,
-      epochs: this.options.epochs,
-      step,
-      labels,
-      model,
-      random: this.#random,
-    };
+    const micro = this.#microBatch;
+    const chunks = micro > 0 && micro < batch.size
+      ? splitBatch(batch, micro, this.dataset)
+      : [batch];
+    let accumulated: Record<string, tf.Tensor> | undefined;
     const updates: BatchNormUpdate[] = [];
+    const stats: Record<string, number> = {};
+    let lossSum = 0;
+    let correct = 0;
+    let bad: string | undefined;
+    try {
+      for (const chunk of chunks) {
+        const context: StepContext = {
+          epoch,
+          epochs: this.options.epochs,
+          step,
+          labels: chunk.labels,
+          model,
+          random: this.#random,
+        };
+        const part = this.#forwardBackward(chunk, context, updates);
+        const weight = chunk.size / batch.size;
+        lossSum += part.loss * chunk.size;
+        correct += part.correct;
+        for (const [key, value] of Object.entries(part.stats)) {
+          stats[key] = (stats[key] ?? 0) + value * weight;
+        }
+        if (!Number.isFinite(part.total)) bad ??= "the training loss";
+
+        // Strategy gradient transform, then the weighted sum over chunks.
+        const transformed = strategy.transformGradients?.(
+          part.gradients,
+          context,
+        ) ?? part.gradients;
+        if (transformed !== part.gradients) {
+          for (const tensor of Object.values(part.gradients)) {
+            if (!Object.values(transformed).includes(tensor)) {
+              tensor.dispose();
+            }
+          }
+        }
+        if (chunks.length === 1) {
+          accumulated = transformed;
+          continue;
+        }
+        const previous: Record<string, tf.Tensor> = accumulated ?? {};
+        const next: Record<string, tf.Tensor> = {};
+        for (const [name, gradient] of Object.entries(transformed)) {
+          next[name] = tf.tidy(() => {
+            const scaled = tf.mul(gradient, weight);
+            return previous[name] ? tf.add(previous[name], scaled) : scaled;
+          });
+        }
+        tf.dispose([...Object.values(previous), ...Object.values(transformed)]);
+        accumulated = next;
+      }
+
+      // Check the loss and the gradient norm before touching any weight.
+      bad ??= firstNonFinite(accumulated!);
+      if (bad !== undefined) {
+        if (this.options.nonFinite === "skip") {
+          return { loss: NaN, correct: 0, stats: {}, skipped: true };
+        }
+        throw new NonFiniteError(epoch, step, bad);
+      }
+
+      // Update: optimiser, then running statistics (one fold per chunk).
+      this.#optimizer.step(model.store.trainable, accumulated!, lr);
+      applyBatchNormUpdates(updates);
+      return { loss: lossSum / batch.size, correct, stats, skipped: false };
+    } finally {
+      for (const update of updates) {
+        update.mean.dispose();
+        update.variance.dispose();
+      }
+      if (accumulated) tf.dispose(Object.values(accumulated));
+    }
+  }
+
+  /** Micro-batch size in use (0: whole batches; -1: not yet chosen). */
+  get microBatch(): number {
+    return this.#microBatch;
+  }
+
+  /**
+   * Picks a micro-batch size that keeps a step within the wasm heap, from
+   * the peak memory of a forward and backward pass on two samples. The
+   * probe applies no update and uses a throwaway random stream.
+   */
+  async #pickMicroBatch(batch: SampleBatch): Promise<number> {
+    if (tf.getBackend() !== "wasm") return 0;
+    const budget = 3 * 2 ** 30 - tf.memory().numBytes;
+    const probe = splitBatch(batch, 2, this.dataset)[0];
+    const updates: BatchNormUpdate[] = [];
+    const context: StepContext = {
+      epoch: 0,
+      epochs: this.options.epochs,
+      step: 0,
+      labels: probe.labels,
+      model: this.model,
+      random: new Random(0),
+    };
+    const before = tf.memory().numBytes;
+    const info = await tf.profile(() => {
+      const part = this.#forwardBackward(probe, context, updates);
+      tf.dispose(Object.values(part.gradients));
+    });
+    for (const update of updates) tf.dispose([update.mean, update.variance]);
+    // The optimiser's slots and the summed gradients add about two copies of
+    // the weights, which the two-sample peak does not include.
+    const weights = this.model.store.countTrainable() * 4;
+    const perSample = Math.max(1, (info.peakBytes - before) / probe.size);
+    const fits = Math.floor((budget - 2 * weights) / perSample);
+    return fits >= batch.size ? 0 : Math.max(1, fits);
+  }
+
+  /**
+   * Runs the taped forward and backward pass of one (micro-)batch.
+   * Batch-norm statistics are appended to `updates`; the caller owns the
+   * returned gradients.
+   */
+  #forwardBackward(
+    batch: SampleBatch,
+    context: StepContext,
+    updates: BatchNormUpdate[],
+  ): {
+    loss: number;
+    total: number;
+    correct: number;
+    gradients: Record<string, tf.Tensor>;
+    stats: Record<string, number>;
+  } {
+    const model = this.model;
+    const strategy = this.strategy;
+    const labels = batch.labels;
     const stats: Record<string, number> = {};
     let fusedLogits: tf.Tensor2D | undefined;
     let fusedLoss: tf.Scalar | undefined;
@@ -380,45 +532,21 @@ export class Trainer {
     }, [...model.store.trainable.values()]);
 
     try {
-      // Check the loss and the gradient norm before touching any weight.
-      const lossValue = fusedLoss!.dataSync()[0];
-      const named = this.#nameGradients(grads);
-      const bad = !Number.isFinite(value.dataSync()[0])
-        ? "the training loss"
-        : firstNonFinite(named);
-      if (bad !== undefined) {
-        if (this.options.nonFinite === "skip") {
-          return { loss: NaN, correct: 0, stats: {}, skipped: true };
-        }
-        throw new NonFiniteError(epoch, step, bad);
-      }
-
-      // Update: strategy gradient transform, optimiser, running statistics.
-      const transformed = strategy.transformGradients?.(named, context) ??
-        named;
-      this.#optimizer.step(model.store.trainable, transformed, lr);
-      if (transformed !== named) {
-        for (const tensor of Object.values(transformed)) {
-          if (!Object.values(named).includes(tensor)) tensor.dispose();
-        }
-      }
-      applyBatchNormUpdates(updates);
-
-      // Log.
       const predicted = tf.tidy(() => tf.argMax(fusedLogits!, 1).dataSync());
       let correct = 0;
       for (let i = 0; i < labels.length; i++) {
         if (predicted[i] === labels[i]) correct++;
       }
       Object.assign(stats, strategy.stepStats?.() ?? {});
-      return { loss: lossValue, correct, stats, skipped: false };
+      return {
+        loss: fusedLoss!.dataSync()[0],
+        total: value.dataSync()[0],
+        correct,
+        gradients: this.#nameGradients(grads),
+        stats,
+      };
     } finally {
-      for (const update of updates) {
-        update.mean.dispose();
-        update.variance.dispose();
-      }
       tf.dispose([value, fusedLogits!, fusedLoss!, audio, visual, labelTensor]);
-      tf.dispose(Object.values(grads));
     }
   }
 
@@ -541,6 +669,30 @@ export class Trainer {
   #nameGradients(grads: tf.NamedTensorMap): Record<string, tf.Tensor> {
     return this.model.store.byStoreName(grads);
   }
+}
+
+/**
+ * Splits a batch into consecutive micro-batches of at most `size` samples.
+ */
+export function splitBatch(
+  batch: SampleBatch,
+  size: number,
+  dataset: Pick<AudioVisualDataset, "audioShape" | "visualShape">,
+): SampleBatch[] {
+  const audioPer = dataset.audioShape[0] * dataset.audioShape[1];
+  const visualPer = dataset.visualShape.reduce((a, b) => a * b, 1);
+  const chunks: SampleBatch[] = [];
+  for (let start = 0; start < batch.size; start += size) {
+    const end = Math.min(batch.size, start + size);
+    chunks.push({
+      size: end - start,
+      audio: batch.audio.subarray(start * audioPer, end * audioPer),
+      visual: batch.visual.subarray(start * visualPer, end * visualPer),
+      labels: batch.labels.subarray(start, end),
+      indices: batch.indices.subarray(start, end),
+    });
+  }
+  return chunks;
 }
 
 /** Mean softmax cross-entropy of logits [B, K] against int labels [B]. */

@@ -5,6 +5,7 @@ import { createStrategy } from "../balance/registry.ts";
 import { loadEmbeddedDigits } from "../data/embedded.ts";
 import type { AudioVisualDataset } from "../data/types.ts";
 import { AudioVisualModel } from "../models/model.ts";
+import { assertRelativeError } from "../_testing.ts";
 import { NonFiniteError, Trainer } from "./trainer.ts";
 
 const data = await loadEmbeddedDigits({
@@ -180,6 +181,83 @@ Deno.test("Trainer skips NaN batches on request", async () => {
   const weights = [...model.store.trainable.values()];
   const finite = weights.every((w) => w.dataSync().every(Number.isFinite));
   assert.ok(finite, "a skipped batch must not reach the weights");
+  trainer.dispose();
+  model.dispose();
+});
+
+Deno.test("micro-batches match the whole batch", async () => {
+  await setupBackend("wasm");
+  // Samples [a, b, c, d, a, b, c, d]: each micro-batch of 4 has the batch
+  // norm statistics of the whole batch, so the summed gradient must equal
+  // the whole batch's gradient.
+  const [first] = [...data.batches("train", {
+    batchSize: 4,
+    seed: 1,
+    epoch: 0,
+    training: true,
+  })];
+  const twice = (a: Float32Array) => {
+    const out = new Float32Array(a.length * 2);
+    out.set(a);
+    out.set(a, a.length);
+    return out;
+  };
+  const batch = {
+    size: 8,
+    audio: twice(first.audio),
+    visual: twice(first.visual),
+    labels: Int32Array.from([...first.labels, ...first.labels]),
+    indices: Int32Array.from([...first.indices, ...first.indices]),
+  };
+  const weights = [];
+  for (const microBatch of [0, 4]) {
+    const model = new AudioVisualModel({
+      numClasses: 10,
+      width: 2,
+      audioStem: "imagenet",
+      visualStem: "cifar",
+      visualChannels: 1,
+      seed: 3,
+    });
+    const trainer = new Trainer(model, createStrategy("camdrop"), data, {
+      epochs: 2,
+      batchSize: 8,
+      lr: 0.1,
+      seed: 3,
+      microBatch,
+    });
+    const result = trainer.trainStep(batch, 1, 0, 0.1);
+    assert.ok(Number.isFinite(result.loss));
+    weights.push(
+      [...model.store.trainable.values()].map((w) => [...w.dataSync()]),
+    );
+    trainer.dispose();
+    model.dispose();
+  }
+  const whole = weights[0].flat();
+  const micro = weights[1].flat();
+  assertRelativeError("weights after one step", micro, whole, 1e-4);
+});
+
+Deno.test("micro-batch auto keeps small models whole", async () => {
+  await setupBackend("wasm");
+  const { model } = makeTrainer("naive");
+  const trainer = new Trainer(model, createStrategy("naive"), data, {
+    epochs: 1,
+    batchSize: 8,
+    microBatch: "auto",
+  });
+  assert.equal(trainer.microBatch, -1);
+  await trainer.trainEpoch();
+  assert.equal(trainer.microBatch, 0);
+  assert.throws(
+    () =>
+      new Trainer(model, createStrategy("naive"), data, {
+        epochs: 1,
+        microBatch: -2,
+      }),
+    /micro-batch must be "auto" or an integer >= 0/,
+  );
   trainer.dispose();
   model.dispose();
 });
