@@ -68,6 +68,8 @@ Options:
                      are summed before one update, for batches that do
                      not fit in memory; "auto" picks one that fits the
                      wasm heap (paper preset: auto; others: 0 = off).
+  --skip-missing     on-disk data: leave out samples whose media files are
+                     missing (counted in config.json) instead of failing.
   --skip-nonfinite   skip a batch whose loss or gradient is NaN or
                      infinite (counted in train_skipped_batches) instead
                      of stopping the run.
@@ -115,6 +117,7 @@ try {
       optimizer: { type: "string" },
       seed: { type: "string" },
       "skip-nonfinite": { type: "boolean" },
+      "skip-missing": { type: "boolean" },
       "micro-batch": { type: "string" },
       backend: { type: "string" },
       jobs: { type: "string" },
@@ -179,6 +182,7 @@ if (values.optimizer !== undefined) {
 }
 if (values.seed !== undefined) cli.seed = parseNumber("--seed", values.seed);
 if (values["skip-nonfinite"]) cli.train!.nonFinite = "skip";
+if (values["skip-missing"]) cli.data!.skipMissing = true;
 if (values["micro-batch"] !== undefined) {
   cli.train!.microBatch = values["micro-batch"] === "auto"
     ? -1

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import wavefile from "wavefile";
 import { decodeWav, fitToLength, resample } from "./_audio.ts";
+import { logSpectrogram } from "./spectrogram.ts";
 
 function tone(frequency: number, rate: number, seconds: number): Float32Array {
   const samples = new Float32Array(Math.round(rate * seconds));
@@ -130,4 +131,27 @@ Deno.test("resample() handles rates without a small ratio", () => {
     maxError = Math.max(maxError, Math.abs(output[i] - expected[i]));
   }
   assert.ok(maxError < 0.02, `max error ${maxError}`);
+});
+
+Deno.test("clips of any length give the paper's shapes", () => {
+  // Tile or crop to the target length, then the log spectrogram:
+  // 3 s -> 257 x 299 and 10 s -> 257 x 1004, from 0.5 s to 12 s clips.
+  const cases: [number, number, number][] = [
+    [0.5, 3, 299],
+    [3, 3, 299],
+    [10, 10, 1004],
+    [12, 10, 1004],
+    [0.5, 10, 1004],
+  ];
+  for (const [seconds, target, frames] of cases) {
+    const clip = Float32Array.from(
+      { length: Math.round(seconds * 16000) },
+      (_, i) => Math.sin(i * 0.05),
+    );
+    const fitted = fitToLength(clip, target * 16000);
+    assert.equal(fitted.length, target * 16000);
+    const spectrogram = logSpectrogram(fitted);
+    assert.equal(spectrogram.bins, 257, `${seconds} s`);
+    assert.equal(spectrogram.frames, frames, `${seconds} s to ${target} s`);
+  }
 });
