@@ -21,23 +21,7 @@ import {
 import { decodeWav } from "../lib/data/_audio.ts";
 import { type DiskDatasetKind, loadDiskDataset } from "../lib/data/disk.ts";
 import { parseMetricsCsv } from "../lib/metrics/frame.ts";
-
-const root = new URL("..", import.meta.url).pathname;
-
-async function task(...args: string[]) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
+import { task } from "./_task.ts";
 
 const ffmpegProblem = await findFfmpegProblem();
 const requireFfmpeg = Deno.env.get("CI") === "true";

@@ -7,23 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseMetricsCsv } from "../lib/metrics/frame.ts";
-
-const root = new URL("..", import.meta.url).pathname;
-
-async function task(...args: string[]) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
+import { task } from "./_task.ts";
 
 Deno.test("repro smoke run writes runs, tables and figure", async (t) => {
   const out = await Deno.makeTempDir({ prefix: "camdrop-repro-" });
