@@ -9,7 +9,7 @@
  * maps; the top n = floor(r^m P + 0.5) positive CAM positions are zeroed
  * across all channels. Evaluation never masks.
  *
- * The paper's warm-up reads "initial masking ratio 0.25, increased linearly
+ * The CAMDrop paper's warm-up reads "initial masking ratio 0.25, increased linearly
  * to r_max within 10 epochs"; taken literally that starts above r_max = 0.1,
  * so here 0.25 is a fraction of r_max: r_max_eff = r_max (s + (1 - s)
  * min(1, epoch / E)).
@@ -42,7 +42,7 @@ export interface CamDropOptions {
   warmupStart?: number;
   /**
    * Warm-up length E in epochs. Default: 10 epochs scaled by the run's
-   * epoch count / 100, as presets shorter than the paper's 100 epochs do.
+   * epoch count / 100, as presets shorter than the CAMDrop paper's 100 epochs do.
    */
   warmupEpochs?: number;
   /** Class score the CAM explains. @default "label" */

@@ -1,6 +1,6 @@
 /**
  * The interface every balancing method implements. The trainer calls these
- * hooks at fixed points of each step and epoch and knows no method by name.
+ * hooks at fixed points of each step and epoch and refers to no method by name.
  *
  * Step order: encode -> dominance -> `transformMaps` (CAM and masks) ->
  * pool, fuse -> loss (+ `extraLoss`) -> gradients -> `transformGradients`
@@ -27,7 +27,7 @@ export interface Dominance {
   visual: number;
 }
 
-/** What a training step knows when it calls a hook. */
+/** Context of a training step, passed to each step hook. */
 export interface StepContext {
   /** Epoch counted from 0. */
   epoch: number;
@@ -55,7 +55,7 @@ export interface TrainingForward {
   dominance: Dominance;
 }
 
-/** What an epoch hook knows. */
+/** Context of an epoch, passed to the epoch hooks. */
 export interface EpochContext {
   /** Epoch counted from 0. */
   epoch: number;
@@ -102,7 +102,7 @@ export interface BalanceStrategy {
   /** Called before the first step of each epoch. */
   onEpochStart?(context: EpochContext): void | Promise<void>;
   /**
-   * Returns the feature maps the fused loss sees. Runs inside the training
+   * Returns the feature maps that the fused loss is computed from. Runs inside the training
    * tape; masks must be constants.
    */
   transformMaps?(forward: TrainingForward, context: StepContext): FeatureMaps;

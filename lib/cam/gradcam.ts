@@ -13,7 +13,7 @@
 import * as tf from "@tensorflow/tfjs";
 
 /**
- * Which class score a CAM explains: the true label of each sample, or the
+ * Class score a CAM explains: the true label of each sample, or the
  * class the model predicts for it.
  */
 export type CamTarget = "label" | "predicted";
@@ -49,9 +49,8 @@ export function camTargets(
 /**
  * Computes one class activation map per input map.
  *
- * `score` must depend on the maps only through values that `maps` carry;
- * gradients are taken with respect to the maps themselves, so when called
- * inside a training tape the backward pass runs through `score` (the
+ * Gradients are taken with respect to the maps themselves. Inside a
+ * training tape, the backward pass therefore runs through `score` (the
  * fusion head and pooling) and never through the encoders.
  *
  * @param score Function from the maps to class logits [B, K].

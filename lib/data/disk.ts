@@ -85,7 +85,7 @@ import type {
   SampleBatch,
   Split,
 } from "./types.ts";
-import { checkBatchOptions } from "./_batch_options.ts";
+import { planBatches } from "./_batch_options.ts";
 
 export { CREMAD_EMOTIONS, DISK_DATASET_KINDS } from "./_layouts.ts";
 export type { DiskDatasetKind } from "./_layouts.ts";
@@ -567,20 +567,14 @@ class DiskAudioVisualDataset implements DiskDataset {
   }
 
   *batches(split: Split, options: BatchOptions): Iterable<SampleBatch> {
-    if (!SPLITS.includes(split)) {
-      throw new RangeError(
-        `DiskDataset.batches: split must be train, val or test, got ${split}`,
-      );
-    }
-    checkBatchOptions("DiskDataset.batches", options);
     const { batchSize, seed, epoch } = options;
-    const training = options.training ?? false;
-    const dropLast = training && (options.dropLast ?? false);
     const size = this.splitSizes[split];
-    const order = [...Array(size).keys()];
-    if (training) {
-      new Random(deriveSeed(seed, "order", split, epoch)).shuffle(order);
-    }
+    const { order, training, dropLast } = planBatches(
+      "DiskDataset.batches",
+      split,
+      size,
+      options,
+    );
 
     const audioSize = this.audioShape[0] * this.audioShape[1];
     const visualSize = this.visualShape.reduce((a, b) => a * b, 1);

@@ -45,7 +45,7 @@ import type {
   SampleBatch,
   Split,
 } from "./types.ts";
-import { checkBatchOptions } from "./_batch_options.ts";
+import { planBatches } from "./_batch_options.ts";
 
 /** Kind of noise mixed into the speech. */
 export type AudioNoise = "white" | "babble";
@@ -332,20 +332,14 @@ class EmbeddedDigits implements AudioVisualDataset {
   }
 
   *batches(split: Split, options: BatchOptions): Iterable<SampleBatch> {
-    if (!SPLITS.includes(split)) {
-      throw new RangeError(
-        `EmbeddedDigits.batches: split must be train, val or test, got ${split}`,
-      );
-    }
-    checkBatchOptions("EmbeddedDigits.batches", options);
     const { batchSize, seed, epoch } = options;
-    const training = options.training ?? false;
-    const dropLast = training && (options.dropLast ?? false);
     const size = this.splitSizes[split];
-    const order = [...Array(size).keys()];
-    if (training) {
-      new Random(deriveSeed(seed, "order", split, epoch)).shuffle(order);
-    }
+    const { order, training, dropLast } = planBatches(
+      "EmbeddedDigits.batches",
+      split,
+      size,
+      options,
+    );
     const evalAudio = training ? undefined : this.#evaluationAudio(split);
 
     const [bins, frames] = this.audioShape;

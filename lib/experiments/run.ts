@@ -205,7 +205,7 @@ export function bestEpoch(metrics: MetricsRow[]): MetricsRow {
 /**
  * Trains one run and writes its folder.
  * @throws {Error} On invalid data, a failed write or a non-finite loss; the
- * folder then holds `status.json` with status "failed".
+ * folder then contains `status.json` with status "failed".
  */
 export async function runTraining(
   config: RunConfig,
@@ -455,7 +455,7 @@ function prefixed<T>(
  * Reads the resume point of an unfinished run folder: `last.ckpt`, written
  * after every complete epoch.
  * @returns Undefined when the folder has no resume point.
- * @throws {Error} If the folder holds a run of a different config.
+ * @throws {Error} If the folder contains a run of a different config.
  */
 async function readResumePoint(dir: string, config: RunConfig) {
   const path = join(dir, "last.ckpt");
@@ -470,7 +470,7 @@ async function readResumePoint(dir: string, config: RunConfig) {
   ).config;
   if (JSON.stringify(saved) !== JSON.stringify(config)) {
     throw new Error(
-      `${dir} holds an unfinished run with a different config; pass ` +
+      `${dir} contains an unfinished run with a different config; pass ` +
         `another --out folder or delete that run folder to start afresh.`,
     );
   }
@@ -500,7 +500,7 @@ export async function readFinishedRun(
     JSON.stringify(record.config) !== JSON.stringify(expected)
   ) {
     throw new Error(
-      `${dir} holds a finished run with a different config (an option or ` +
+      `${dir} contains a finished run with a different config (an option or ` +
         `the toolkit version changed); pass another --out folder or delete ` +
         `that run folder to train it again.`,
     );

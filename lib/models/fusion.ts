@@ -63,7 +63,7 @@ export function dense(
  * A fusion head. Parameters live under `fusion.` in the store.
  */
 export class FusionHead {
-  /** Which fusion this is. */
+  /** Fusion kind of this head. */
   readonly kind: FusionKind;
   readonly #store: ParameterStore;
   readonly #dim: number;

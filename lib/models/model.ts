@@ -17,7 +17,7 @@ import {
 import { ParameterStore } from "./parameters.ts";
 import { type BatchNormUpdate, ResNet18, type Stem } from "./resnet.ts";
 
-/** Where unimodal logits come from. */
+/** Source of the unimodal logits. */
 export type UnimodalKind = "probe" | "fusion-split";
 
 /** Options of {@linkcode AudioVisualModel}. */

@@ -1,6 +1,6 @@
 /**
  * One trainer for every balancing method. It runs the step in a fixed
- * order and calls the strategy's hooks; it knows no method by name.
+ * order and calls the strategy's hooks; it refers to no method by name.
  *
  * @module
  */
@@ -44,7 +44,7 @@ export interface TrainerOptions {
   weightDecay?: number;
   /**
    * Epochs between learning-rate decays. Default: 70 scaled by
-   * epochs / 100, as the paper decays at epoch 70 of 100.
+   * epochs / 100, as the CAMDrop paper decays at epoch 70 of 100.
    */
   lrDecayEvery?: number;
   /** Decay factor. @default 0.1 */
@@ -54,7 +54,7 @@ export interface TrainerOptions {
   /** Batch size for evaluation. @default 64 */
   evalBatchSize?: number;
   /**
-   * What a NaN or infinite loss or gradient does: "stop" raises
+   * Policy for a NaN or infinite loss or gradient: "stop" raises
    * {@linkcode NonFiniteError}; "skip" leaves the weights untouched for that
    * batch and counts it in the epoch's `train_skipped_batches`.
    * @default "stop"
@@ -113,7 +113,7 @@ export class NonFiniteError extends Error {
   readonly epoch: number;
   /** Step within the epoch. */
   readonly step: number;
-  /** Which value was not finite. */
+  /** Description of the non-finite value, such as "the training loss". */
   readonly tensor: string;
 
   /** Creates the error. */
