@@ -37,6 +37,11 @@ export function permissionFlags(name, args, root, temporary) {
       const cache = cacheOption === "none"
         ? undefined
         : cacheOption ?? join(root, ".cache", "data");
+      // --all exports figures through Chromium, with a fresh profile in
+      // the temporary folder.
+      const all = args.includes("--all");
+      const chromium = all ? "/usr/bin/chromium" : undefined;
+      const profile = all ? temporary : undefined;
       return [
         `--allow-read=${
           paths(
@@ -47,9 +52,12 @@ export function permissionFlags(name, args, root, temporary) {
             option("--config"),
             resumeDir,
             cache,
+            chromium,
+            profile,
           )
         }`,
-        `--allow-write=${paths(out, figures, resumeParent, cache)}`,
+        `--allow-write=${paths(out, figures, resumeParent, cache, profile)}`,
+        ...(all ? [`--allow-run=${chromium}`] : []),
         env,
       ];
     }

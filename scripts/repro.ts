@@ -6,22 +6,29 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
+  type AllPlan,
   type ConfigOverrides,
   expandGrid,
   type GridRun,
+  mergeAll,
   METHODS,
   parseConfigYaml,
+  planAll,
   reproduce,
+  reproduceAll,
   reproduceTable,
   type ReproOptions,
   resolveConfig,
+  runAll,
   type RunConfig,
   setupBackend,
+  slurmFiles,
   type TableDefinition,
   tableDefinition,
+  UNAVAILABLE_OUTPUTS,
 } from "../lib/mod.ts";
 import { fail, parseNumber, ProgressBar, writeErr } from "./_cli.ts";
 
@@ -91,7 +98,20 @@ Options:
                      optimizer, Table 4 batch size and learning rate);
                      --method and --fusion then keep only the listed
                      methods and fusions of the grid.
-  --seeds N          with --table: seeds 0..N-1 per cell (default 3).
+  --all              train every run behind Tables 1, 3 and 4 and Figures
+                     1, 3 and 4 (each shared run once) and write the
+                     tables and figures into --figures (see
+                     docs/figures.md). Table 2 is not available.
+  --merge            with --all: write the tables and figures from runs
+                     already finished in --out, training nothing; fails
+                     naming the unfinished runs.
+  --task-index I     with --all: train only run I (from 0) of the plan,
+                     as one task of a cluster array job.
+  --emit slurm       with --all: write <out>/slurm/ with a Slurm array job
+                     (one run per task), a merge job and submit.sh, and
+                     train nothing.
+  --seeds N          with --table or --all: seeds 0..N-1 per cell
+                     (default 3).
   --noise-std S      std of the Gaussian noise of the noisy-modality
                      evaluation, in units of that input's std over the
                      test split (default 1).
@@ -126,6 +146,10 @@ try {
       figures: { type: "string", default: "figures" },
       table: { type: "string" },
       seeds: { type: "string" },
+      all: { type: "boolean", default: false },
+      merge: { type: "boolean", default: false },
+      "task-index": { type: "string" },
+      emit: { type: "string" },
       "noise-std": { type: "string" },
       help: { type: "boolean", default: false },
     },
@@ -195,15 +219,38 @@ const methods = list(values.method ?? "naive,camdrop");
 if (methods.length === 0) {
   fail(`--method is empty: expected ${METHODS.join(", ")}.`);
 }
-if (values.seeds !== undefined && values.table === undefined) {
-  fail("--seeds needs --table; for a single run use --seed N.");
+if (
+  values.seeds !== undefined && values.table === undefined && !values.all
+) {
+  fail("--seeds needs --table or --all; for a single run use --seed N.");
+}
+for (const option of ["merge", "task-index", "emit"] as const) {
+  if (values[option] && !values.all) fail(`--${option} needs --all.`);
 }
 let configs: RunConfig[];
 let outDir = values.out;
 let table:
   | { definition: TableDefinition; grid: GridRun[]; seeds: number }
   | undefined;
-if (values.table !== undefined) {
+let plan: AllPlan | undefined;
+if (values.all) {
+  plan = allPlan();
+  configs = plan.runs;
+  if (values.emit !== undefined) {
+    await emitJobScript(plan);
+    Deno.exit(0);
+  }
+  if (values["task-index"] !== undefined) {
+    const index = parseNumber("--task-index", values["task-index"]);
+    if (!Number.isInteger(index) || index < 0 || index >= plan.runs.length) {
+      fail(
+        `invalid --task-index ${index}: expected an integer from 0 to ` +
+          `${plan.runs.length - 1} (the plan has ${plan.runs.length} runs).`,
+      );
+    }
+    configs = [plan.runs[index]];
+  }
+} else if (values.table !== undefined) {
   table = tableGrid();
   configs = table.grid.map((run) => run.config);
 } else if (values.resume !== undefined) {
@@ -329,6 +376,48 @@ const trainOptions: Omit<ReproOptions, "figuresDir"> = {
   },
 };
 try {
+  if (plan !== undefined) {
+    if (values["task-index"] !== undefined) {
+      const [run] = await runAll(configs, { ...trainOptions, jobs: 1 });
+      console.log(
+        `run ${run.config.name}: best test accuracy ` +
+          `${pct(run.best.test_acc)} (${run.dir})`,
+      );
+      Deno.exit(0);
+    }
+    const allOptions = {
+      ...trainOptions,
+      figuresDir: values.figures,
+      onEvaluateRun: (dir: string) =>
+        writeErr(`evaluating finished run ${dir}\n`),
+      exportOptions: {
+        onWarning: (message: string) => writeErr(`warning: ${message}\n`),
+      },
+    };
+    const result = values.merge
+      ? await mergeAll(plan, allOptions)
+      : await reproduceAll(plan, allOptions);
+    for (const run of result.runs) {
+      if (run.reused && !values.merge) {
+        writeErr(`reused finished run ${run.dir}\n`);
+      }
+    }
+    for (const { files } of Object.values(result.tables)) {
+      console.log(await Deno.readTextFile(files[0]));
+    }
+    for (const { files } of Object.values(result.tables)) {
+      console.log(`table: ${files.join(", ")}`);
+    }
+    for (const files of Object.values(result.figures)) {
+      console.log(`figure: ${Object.values(files).join(", ")}`);
+    }
+    for (const note of UNAVAILABLE_OUTPUTS) console.log(`note: ${note}`);
+    console.log(
+      `${result.runs.length} runs; done in ` +
+        `${((performance.now() - started) / 1000).toFixed(0)} s`,
+    );
+    Deno.exit(0);
+  }
   if (table !== undefined) {
     const result = await reproduceTable(table.definition, table.grid, {
       ...trainOptions,
@@ -372,6 +461,123 @@ function list(text: string): string[] {
   return text.split(",").map((item) => item.trim()).filter((item) =>
     item !== ""
   );
+}
+
+/**
+ * Builds the plan of --all from the preset and `layers`.
+ * Exits with an error for options that the tables and figures set per run.
+ */
+function allPlan(): AllPlan {
+  const conflicts = [
+    "table",
+    "resume",
+    "seed",
+    "method",
+    "fusion",
+    "r-max",
+    "optimizer",
+    "batch-size",
+    "lr",
+  ] as const;
+  for (const option of conflicts) {
+    if (values[option] !== undefined) {
+      fail(
+        `--${option} cannot be combined with --all: the tables and figures ` +
+          `set method, fusion, r_max, optimiser, batch size, learning rate ` +
+          `and seeds per run.`,
+      );
+    }
+  }
+  if (values.emit !== undefined && values.emit !== "slurm") {
+    fail(`invalid --emit "${values.emit}": expected slurm.`);
+  }
+  if (values.emit !== undefined && (values.merge || values["task-index"])) {
+    fail("--emit cannot be combined with --merge or --task-index.");
+  }
+  if (values.merge && values["task-index"] !== undefined) {
+    fail("--merge cannot be combined with --task-index.");
+  }
+  const seeds = values.seeds === undefined
+    ? 3
+    : parseNumber("--seeds", values.seeds);
+  try {
+    return planAll(values.preset, layers, seeds);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+}
+
+/**
+ * Writes the Slurm array job of --emit slurm into <out>/slurm/ and prints
+ * how to submit it. Each array task reruns this command line with
+ * --task-index; the merge job reruns it with --merge.
+ */
+async function emitJobScript(plan: AllPlan): Promise<void> {
+  const dir = join(outDir, "slurm");
+  const command = forwardedArgs();
+  let files: Record<string, string>;
+  try {
+    files = slurmFiles(plan, {
+      root: resolve("."),
+      dir: resolve(dir),
+      args: command,
+      preset: values.preset,
+    });
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  try {
+    await Deno.mkdir(join(dir, "logs"), { recursive: true });
+    for (const [name, text] of Object.entries(files)) {
+      const path = join(dir, name);
+      await Deno.writeTextFile(`${path}.tmp`, text);
+      await Deno.rename(`${path}.tmp`, path);
+      if (name.endsWith(".sh")) await Deno.chmod(path, 0o755);
+    }
+  } catch (error) {
+    fail(`cannot write ${dir}: ${(error as Error).message}`);
+  }
+  console.log(
+    `wrote ${Object.keys(files).map((name) => join(dir, name)).join(", ")}`,
+  );
+  console.log(
+    `${plan.runs.length} array tasks, one run each; submit with ` +
+      `bash ${join(dir, "submit.sh")}`,
+  );
+}
+
+/**
+ * This command line without --emit and --jobs, with relative paths made
+ * absolute so that the cluster job runs from any folder.
+ */
+function forwardedArgs(): string[] {
+  const pathOptions = new Set([
+    "--config",
+    "--data-root",
+    "--out",
+    "--figures",
+  ]);
+  const dropped = new Set(["--emit", "--jobs"]);
+  const switches = new Set(["--all", "--skip-missing", "--skip-nonfinite"]);
+  const args: string[] = [];
+  for (let i = 0; i < Deno.args.length; i++) {
+    const arg = Deno.args[i];
+    const equals = arg.indexOf("=");
+    const flag = equals < 0 ? arg : arg.slice(0, equals);
+    let value = equals < 0 ? undefined : arg.slice(equals + 1);
+    if (value === undefined && !switches.has(flag)) value = Deno.args[++i];
+    if (dropped.has(flag)) continue;
+    const isPath = pathOptions.has(flag) ||
+      (flag === "--cache-dir" && value !== "none");
+    if (isPath && value !== undefined) value = resolve(value);
+    args.push(flag);
+    if (value !== undefined) args.push(value);
+  }
+  if (!args.includes("--out")) args.push("--out", resolve(outDir));
+  if (!args.includes("--figures")) {
+    args.push("--figures", resolve(values.figures));
+  }
+  return args;
 }
 
 /**

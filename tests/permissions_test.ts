@@ -43,6 +43,24 @@ Deno.test("repro flags scope writes to its folders", () => {
   }
 });
 
+Deno.test("repro --all may start Chromium only", () => {
+  const flags = permissionFlags(
+    "repro",
+    ["--all", "--out", "/o", "--figures", "/f", "--cache-dir", "none"],
+    "/repo",
+    "/tmp",
+  )!;
+  assert.ok(flags.includes("--allow-run=/usr/bin/chromium"), flags.join(" "));
+  assert.ok(flags.includes("--allow-write=/o,/f,/tmp"), flags.join(" "));
+  const plain = permissionFlags(
+    "repro",
+    ["--out", "/o", "--figures", "/f", "--cache-dir", "none"],
+    "/repo",
+    "/tmp",
+  )!;
+  assert.ok(!plain.some((flag) => flag.startsWith("--allow-run")));
+});
+
 Deno.test("repro flags follow --cache-dir", () => {
   const custom = permissionFlags(
     "repro",

@@ -3,6 +3,9 @@
  * grid of 26 runs (one seed, one epoch each) is killed with SIGKILL after
  * some runs finish and rerun to completion without retraining finished
  * runs. Then the table files and every run's evaluation.json are checked.
+ * The same folder then serves `--all`: its Slurm script, one array task,
+ * the merge step, and every table and figure, training only the 8 runs
+ * that Table 1 lacks.
  *
  * It takes several minutes on 2 cores (26 short runs), so it is the only
  * full-grid test; the grid definitions have unit tests beside them.
@@ -11,9 +14,23 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseMetricsCsv } from "../lib/metrics/frame.ts";
+import { task } from "./_task.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const RUNS = 26;
+/** Runs of --all at one seed: Table 1's, 2 Adam, 4 of Table 4, 2 r_max. */
+const ALL_RUNS = RUNS + 8;
+// Without Chromium, --all writes HTML only; with CI=true it must exist.
+const chromiumProblem = await Deno.stat("/usr/bin/chromium").then(
+  () => undefined,
+  (error) => `/usr/bin/chromium is missing (${error.message})`,
+);
+if (chromiumProblem !== undefined) {
+  if (Deno.env.get("CI") === "true") {
+    throw new Error(`Chromium is required with CI=true: ${chromiumProblem}`);
+  }
+  console.log(`--all exports HTML only here: ${chromiumProblem}`);
+}
 
 function tableCommand(out: string, detached = false): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
@@ -244,6 +261,147 @@ Deno.test("table 1 grid resumes after SIGKILL", async (t) => {
     }
   });
 
+  // --all reuses the 26 runs of Table 1 and trains the 8 it adds.
+  const allArgs = [
+    "repro",
+    "--all",
+    "--preset",
+    "smoke",
+    "--seeds",
+    "1",
+    "--epochs",
+    "1",
+    "--out",
+    out,
+    "--figures",
+    join(out, "figures"),
+  ];
+  const tasks: string[] = [];
+
+  await t.step(
+    "--emit slurm writes an array job, one task per run",
+    async () => {
+      const emitted = await task(...allArgs, "--emit", "slurm");
+      assert.equal(emitted.code, 0, emitted.stderr);
+      const dir = join(out, "slurm");
+      for (
+        const name of [
+          "camdrop-all.sbatch",
+          "camdrop-merge.sbatch",
+          "submit.sh",
+        ]
+      ) {
+        const check = await new Deno.Command("bash", {
+          args: ["-n", join(dir, name)],
+          stderr: "piped",
+        }).output();
+        assert.equal(check.code, 0, new TextDecoder().decode(check.stderr));
+      }
+      const rows = (await Deno.readTextFile(join(dir, "runs.tsv"))).trim()
+        .split("\n").slice(1);
+      tasks.push(...rows.map((row) => row.split("\t")[1]));
+      assert.equal(tasks.length, ALL_RUNS);
+      assert.equal(new Set(tasks).size, ALL_RUNS, "one task per run");
+      const array = await Deno.readTextFile(join(dir, "camdrop-all.sbatch"));
+      assert.match(
+        array,
+        new RegExp(`^#SBATCH --array=0-${ALL_RUNS - 1}$`, "m"),
+      );
+      assert.ok(array.includes(`--out ${out} `), "the shared output folder");
+      const exec = array.split("\n").find((line) => line.startsWith("exec "));
+      assert.ok(exec !== undefined, array);
+      assert.doesNotMatch(exec, /--emit/);
+      assert.match(exec, /--task-index "\$SLURM_ARRAY_TASK_ID"$/);
+      for (const run of finished) assert.ok(tasks.includes(run), run);
+    },
+  );
+
+  await t.step("--merge names the runs that are missing", async () => {
+    const merged = await task(...allArgs, "--merge");
+    assert.equal(merged.code, 1);
+    assert.match(
+      merged.stderr,
+      new RegExp(
+        `error: ${ALL_RUNS - RUNS} of ${ALL_RUNS} runs are not finished`,
+      ),
+    );
+    assert.match(merged.stderr, /embedded-concat-naive-s0-adam/);
+  });
+
+  await t.step("--task-index trains exactly one run", async () => {
+    const index = tasks.indexOf("embedded-concat-naive-s0-adam");
+    assert.ok(index >= 0);
+    const before = await completeRuns(out);
+    const one = await task(...allArgs, "--task-index", String(index));
+    assert.equal(one.code, 0, one.stderr);
+    const after = await completeRuns(out);
+    assert.deepEqual(
+      after.filter((run) => !before.includes(run)),
+      ["embedded-concat-naive-s0-adam"],
+    );
+    const bad = await task(...allArgs, "--task-index", String(ALL_RUNS));
+    assert.equal(bad.code, 1);
+    assert.match(
+      bad.stderr,
+      new RegExp(`expected an integer from 0 to ${ALL_RUNS - 1}`),
+    );
+  });
+
+  await t.step("--all writes every table and figure", async () => {
+    const all = await task(...allArgs);
+    assert.equal(all.code, 0, all.stderr);
+    assert.equal(
+      all.stderr.split("\n").filter((line) => /^run \d+\/\d+: /.test(line))
+        .length,
+      ALL_RUNS - RUNS - 1,
+      "only the runs no table had trained",
+    );
+    assert.match(all.stdout, /note: Table 2 \(CAMDrop with the TBN and PSP/);
+    assert.match(all.stdout, new RegExp(`${ALL_RUNS} runs; done in`));
+    const figures = join(out, "figures");
+    // The same runs give the same Table 1 as --table 1.
+    assert.equal(
+      await Deno.readTextFile(join(figures, "table1.md")),
+      await Deno.readTextFile(join(out, "table1.md")),
+    );
+    for (const id of [1, 3, 4]) {
+      for (const extension of ["md", "csv", "tex", "json"]) {
+        const stat = await Deno.stat(join(figures, `table${id}.${extension}`));
+        assert.ok(stat.size > 0, `table${id}.${extension}`);
+      }
+    }
+    const table3 = await Deno.readTextFile(join(figures, "table3.md"));
+    assert.match(table3, /\| Naive fusion \| [\d.*]+ \| [\d.*]+ \|/);
+    const table4 = await Deno.readTextFile(join(figures, "table4.md"));
+    assert.match(table4, /\| batch 64, lr 0\.001 \| [\d.*]+ \|/);
+    for (const figure of ["figure1", "figure3", "figure4"]) {
+      const stem = join(figures, `${figure}-embedded`);
+      const html = await Deno.readTextFile(`${stem}.html`);
+      assert.match(html, /Plotly\.newPlot/, figure);
+      if (chromiumProblem !== undefined) {
+        assert.match(all.stderr, /Chromium not found/);
+        continue;
+      }
+      const png = await Deno.readFile(`${stem}.png`);
+      assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], figure);
+      const view = new DataView(png.buffer, png.byteOffset);
+      assert.ok(view.getUint32(16) >= 800, `${figure} PNG width`);
+      assert.ok(view.getUint32(20) >= 400, `${figure} PNG height`);
+      assert.ok(png.length > 20_000, `${figure} PNG has content`);
+      const svg = await Deno.readTextFile(`${stem}.svg`);
+      assert.match(svg, /^<svg /, figure);
+      const pdf = await Deno.readFile(`${stem}.pdf`);
+      assert.equal(new TextDecoder().decode(pdf.subarray(0, 5)), "%PDF-");
+    }
+  });
+
+  await t.step("--merge writes the outputs without training", async () => {
+    const merged = await task(...allArgs, "--merge");
+    assert.equal(merged.code, 0, merged.stderr);
+    assert.doesNotMatch(merged.stderr, /^run \d+\/\d+: /m);
+    assert.match(merged.stdout, /table: .*table4\.md/);
+  });
+
   await Deno.remove(out, { recursive: true });
 });
 
@@ -260,6 +418,13 @@ Deno.test("repro --table rejects options it sets", async () => {
     [["--table", "1", "--fusion", "gated"], /No runs of table 1 are left/],
     [["--table", "1", "--method", "dropout"], /Invalid method filter/],
     [["--noise-std=-1"], /invalid --noise-std -1: expected a number >= 0/],
+    [["--all", "--r-max", "0.2"], /--r-max cannot be combined with --all/],
+    [["--all", "--table", "1"], /--table cannot be combined with --all/],
+    [["--merge"], /--merge needs --all/],
+    [["--emit", "slurm"], /--emit needs --all/],
+    [["--all", "--emit", "pbs"], /invalid --emit "pbs": expected slurm/],
+    [["--all", "--merge", "--task-index", "0"], /--merge cannot be combined/],
+    [["--all", "--task-index", "1.5"], /invalid --task-index 1\.5/],
   ];
   for (const [args, pattern] of cases) {
     const output = await new Deno.Command(Deno.execPath(), {

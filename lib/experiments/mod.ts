@@ -46,7 +46,24 @@ export {
   linearProbeAccuracy,
   type LinearProbeOptions,
 } from "./linear_probe.ts";
+export { runAll, type RunAllOptions } from "./parallel.ts";
 export { reproduce, type ReproOptions, type ReproResult } from "./repro.ts";
+export {
+  type AllOptions,
+  type AllPlan,
+  type AllResult,
+  FIGURE3_R_MAX,
+  mergeAll,
+  planAll,
+  reproduceAll,
+  UNAVAILABLE_OUTPUTS,
+} from "./all.ts";
+export {
+  shellQuote,
+  SLURM_FILES,
+  slurmFiles,
+  type SlurmOptions,
+} from "./slurm.ts";
 export * from "./tables/mod.ts";
 export {
   methodLabel,
