@@ -19,6 +19,12 @@ export function permissionFlags(name, args, root, temporary) {
   const paths = (...list) =>
     list.filter((p) => p !== undefined).map((p) => resolve(p)).join(",");
   const env = "--allow-env";
+  // Training calls OpenBLAS through FFI for the wasm convolutions
+  // (lib/backend/blas_kernels.ts) and falls back to the plain kernels
+  // without this permission. It cannot be scoped to the library's path,
+  // because Deno 2.9's pointer functions need the unscoped permission, and
+  // native code runs outside Deno's sandbox anyway.
+  const ffi = "--allow-ffi";
   switch (name) {
     case "repro": {
       const out = option("--out") ?? "runs";
@@ -59,11 +65,12 @@ export function permissionFlags(name, args, root, temporary) {
         `--allow-write=${paths(out, figures, resumeParent, cache, profile)}`,
         ...(all ? [`--allow-run=${chromium}`] : []),
         env,
+        ffi,
       ];
     }
     case "eval": {
       const runDir = args.find((a) => !a.startsWith("--"));
-      return [`--allow-read=${paths(root, runDir)}`, env];
+      return [`--allow-read=${paths(root, runDir)}`, env, ffi];
     }
     case "bench":
       // The benchmark runs PyTorch and numpy as references and installs

@@ -13,13 +13,15 @@ const deno = Deno.execPath();
 const root = new URL("..", import.meta.url).pathname;
 const temporary = Deno.env.get("TMPDIR") ?? "/tmp";
 // Tests write only to temporary folders and the project (run folders of
-// the end-to-end tests), and start Deno and Node for end-to-end runs.
+// the end-to-end tests), start Deno and Node for end-to-end runs, and call
+// OpenBLAS through FFI for the BLAS convolution kernels.
 const args = [
   "test",
   "--allow-read",
   `--allow-write=${temporary},${root}`,
   "--allow-env",
   "--allow-run",
+  "--allow-ffi",
   "--unstable-webgpu",
   "--no-check",
   ...Deno.args,

@@ -37,8 +37,9 @@ Deno.test("repro flags scope writes to its folders", () => {
   assert.ok(flags.includes(
     "--allow-read=/repo,/work/x/runs,/work/x/fig,/d,/repo/.cache/data",
   ));
+  // --allow-ffi is the exception: OpenBLAS needs it (tested below).
   for (const flag of flags) {
-    assert.doesNotMatch(flag, /^--allow-(write|all|ffi|run)$/, flag);
+    assert.doesNotMatch(flag, /^--allow-(write|all|run)$/, flag);
     assert.notEqual(flag, "-A");
   }
 });
@@ -127,4 +128,15 @@ Deno.test("eval flags only read", () => {
   assert.equal(flags.filter((f) => f.startsWith("--allow-write")).length, 0);
   assert.ok(flags[0].startsWith("--allow-read=/repo,"));
   assert.equal(permissionFlags("other", [], "/repo", "/tmp"), undefined);
+});
+
+Deno.test("training tasks grant FFI for OpenBLAS", () => {
+  // Unscoped, because Deno 2.9's pointer functions reject a path-scoped
+  // --allow-ffi. Only the tasks that train get it.
+  const repro = permissionFlags("repro", [], "/repo", "/tmp")!;
+  const evaluate = permissionFlags("eval", ["runs/a"], "/repo", "/tmp")!;
+  const prepare = permissionFlags("prepare", [], "/repo", "/tmp")!;
+  assert.ok(repro.includes("--allow-ffi"), repro.join(" "));
+  assert.ok(evaluate.includes("--allow-ffi"), evaluate.join(" "));
+  assert.ok(!prepare.some((flag) => flag.startsWith("--allow-ffi")));
 });

@@ -19,6 +19,15 @@ export {
   type SetupBackendOptions,
 } from "./select.ts";
 export {
+  BLAS_ENVIRONMENT_VARIABLE,
+  type BlasInfo,
+  type BlasKernelOptions,
+  blasKernelsInfo,
+  blasKernelsInstalled,
+  installBlasKernels,
+  uninstallBlasKernels,
+} from "./blas_kernels.ts";
+export {
   installWasmKernels,
   uninstallWasmKernels,
   wasmKernelsInstalled,

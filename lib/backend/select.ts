@@ -19,6 +19,15 @@
 import * as tf from "@tensorflow/tfjs";
 import { findWebGpuProblem, firstLine, runtimeGpu } from "./_webgpu.ts";
 import { installWasmKernels, wasmKernelsInstalled } from "./wasm_kernels.ts";
+import {
+  type BlasInfo,
+  type BlasKernelOptions,
+  blasKernelsInfo,
+  blasKernelsInstalled,
+  blasRequestedByEnvironment,
+  installBlasKernels,
+  uninstallBlasKernels,
+} from "./blas_kernels.ts";
 
 /** A backend request: a tfjs backend name or "auto". */
 export type BackendRequest = "auto" | "tensorflow" | "wasm" | "webgpu" | "cpu";
@@ -39,6 +48,7 @@ export const NATIVE_PACKAGES: readonly string[] = [
 ];
 
 const WASM_PACKAGE = "@tensorflow/tfjs-backend-wasm";
+const BACKEND_WASM = "wasm";
 const WEBGPU_PACKAGE = "@tensorflow/tfjs-backend-webgpu";
 
 /** A function that imports a module by its specifier. */
@@ -58,6 +68,15 @@ export interface SetupBackendOptions {
    * @default true
    */
   installKernels?: boolean;
+  /**
+   * Whether to run the wasm backend's convolutions on OpenBLAS
+   * ({@linkcode installBlasKernels}), with its options. Only takes effect
+   * with `installKernels`. When OpenBLAS or `--allow-ffi` is missing, the
+   * plain wasm kernels run and `onWarning` receives the reason.
+   * @default true, unless the environment variable CAMDROP_BLAS is "0",
+   *   "false" or "off"
+   */
+  blas?: boolean | BlasKernelOptions;
 }
 
 /** The outcome of {@linkcode setupBackend}. */
@@ -79,6 +98,8 @@ export interface BackendInfo {
   nativePackage?: string;
   /** Whether the wasm gradient kernels are installed. */
   wasmKernels: boolean;
+  /** Whether the wasm convolutions run on OpenBLAS, and why not. */
+  blas: BlasInfo;
 }
 
 const defaultImport: ImportModule = (specifier) => import(specifier);
@@ -143,6 +164,8 @@ async function tryNative(importModule: ImportModule): Promise<NativeProbe> {
 async function tryWasm(
   importModule: ImportModule,
   installKernels: boolean,
+  blas: false | BlasKernelOptions,
+  onBlasProblem: (reason: string) => void,
 ): Promise<string | undefined> {
   try {
     await importModule(WASM_PACKAGE);
@@ -155,8 +178,23 @@ async function tryWasm(
     } catch (error) {
       return firstLine(error);
     }
+    if (blas === false) {
+      uninstallBlasKernels();
+    } else {
+      const outcome = installBlasKernels(blas);
+      if (!outcome.used) onBlasProblem(outcome.reason ?? "unknown reason");
+    }
   }
   return await activate("wasm");
+}
+
+/** Resolves the `blas` option: false, or the options to install with. */
+function blasRequest(
+  option: SetupBackendOptions["blas"],
+): false | BlasKernelOptions {
+  const wanted = option ?? blasRequestedByEnvironment();
+  if (wanted === false) return false;
+  return wanted === true ? {} : wanted;
 }
 
 /** Imports the webgpu backend after checking for an adapter. */
@@ -171,6 +209,26 @@ async function tryWebGpu(importModule: ImportModule) {
     return `${WEBGPU_PACKAGE} could not be imported: ${firstLine(error)}`;
   }
   return await activate("webgpu");
+}
+
+/** Describes whether the active backend's convolutions run on OpenBLAS. */
+function blasInfo(
+  active: string,
+  request: false | BlasKernelOptions,
+  problem: string | undefined,
+): BlasInfo {
+  if (active === BACKEND_WASM && blasKernelsInstalled()) {
+    return blasKernelsInfo();
+  }
+  let reason = problem;
+  if (active !== BACKEND_WASM) {
+    reason = `the active backend is '${active}', not wasm`;
+  } else if (request === false) {
+    reason = "turned off (option blas: false or CAMDROP_BLAS=0)";
+  } else if (reason === undefined) {
+    reason = "the wasm kernels were not installed (installKernels: false)";
+  }
+  return { used: false, reason };
 }
 
 /** Reactivates `previous` after a failed explicit request, if it was set. */
@@ -210,6 +268,8 @@ export async function setupBackend(
   }
   const importModule = options.importModule ?? defaultImport;
   const installKernels = options.installKernels ?? true;
+  const blas = blasRequest(options.blas);
+  let blasReason: string | undefined;
   const previous = tf.engine().backendName;
   const reasons: string[] = [];
   let native: NativeProbe = {};
@@ -247,7 +307,18 @@ export async function setupBackend(
 
   const nativeActive = request === "auto" && native.problem === undefined;
   if (request === "wasm" || (request === "auto" && !nativeActive)) {
-    const problem = await tryWasm(importModule, installKernels);
+    const problem = await tryWasm(
+      importModule,
+      installKernels,
+      blas,
+      (reason) => {
+        blasReason = reason;
+        options.onWarning?.(
+          `setupBackend: the OpenBLAS convolution kernels are not in use: ` +
+            `${reason}. The plain wasm kernels run instead.`,
+        );
+      },
+    );
     if (problem !== undefined && request === "wasm") {
       await fail(`backend 'wasm' is unavailable: ${problem}`);
     }
@@ -270,6 +341,7 @@ export async function setupBackend(
     tfjsVersion: tf.version.tfjs,
     nativeAvailable: native.imported !== undefined,
     wasmKernels: wasmKernelsInstalled(),
+    blas: blasInfo(tf.getBackend(), blas, blasReason),
   };
   if (native.imported !== undefined) {
     info.nativePackage = native.imported;

@@ -27,6 +27,7 @@ import {
   type ConvGradAttrs,
 } from "./_conv_grads.ts";
 import { batchNormGrads } from "./_batch_norm_grad.ts";
+import { blasKernelsInstalled, uninstallBlasKernels } from "./blas_kernels.ts";
 
 const BACKEND = "wasm";
 
@@ -139,11 +140,19 @@ function batchNormGradConfig(core: tf.GradConfig | undefined): tf.GradConfig {
  * ```
  *
  * @throws {Error} If `@tensorflow/tfjs-backend-wasm` has not been imported,
- *   because its own registration would later replace ours.
+ *   because its own registration would later replace ours, or when the
+ *   BLAS kernels are already installed.
  */
 export function installWasmKernels(): void {
   if (installed !== undefined) {
     return;
+  }
+  if (blasKernelsInstalled()) {
+    throw new Error(
+      "installWasmKernels: the BLAS kernels are installed, and these " +
+        "kernels would replace their gradients. Install the wasm kernels " +
+        "first, or call uninstallBlasKernels().",
+    );
   }
   if (tf.findBackendFactory(BACKEND) == null) {
     throw new Error(
@@ -166,15 +175,18 @@ export function installWasmKernels(): void {
 }
 
 /**
- * Removes what {@linkcode installWasmKernels} registered and restores the
- * shipped `Conv2DBackpropInput` kernel and tfjs-core's batch-norm
- * gradient, so the shipped kernels can be measured or compared. Does
- * nothing when the kernels are not installed.
+ * Removes what {@linkcode installWasmKernels} registered, and the BLAS
+ * kernels if installed, and restores the shipped `Conv2D` and
+ * `Conv2DBackpropInput` kernels and tfjs-core's batch-norm gradient, so
+ * the shipped kernels can be measured or compared. Does nothing when the
+ * kernels are not installed.
  */
 export function uninstallWasmKernels(): void {
   if (installed === undefined) {
     return;
   }
+  // The BLAS kernels would otherwise restore ours later.
+  uninstallBlasKernels();
   for (const kernel of [filterGradKernel, inputGradKernel]) {
     if (tf.getKernel(kernel.kernelName, BACKEND) != null) {
       tf.unregisterKernel(kernel.kernelName, BACKEND);

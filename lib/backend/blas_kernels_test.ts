@@ -1,0 +1,409 @@
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import assert from "node:assert/strict";
+import { createStrategy } from "../balance/registry.ts";
+import { loadEmbeddedDigits } from "../data/embedded.ts";
+import { AudioVisualModel } from "../models/model.ts";
+import { Trainer } from "../train/trainer.ts";
+import { assertRelativeError } from "../_testing.ts";
+import { setChunkFloats } from "./_blas_conv.ts";
+import { loadOpenBlas } from "./_openblas.ts";
+import { CONV_CASES, type ConvCase, sizeOf, values } from "./_conv_testing.ts";
+import {
+  blasKernelsInstalled,
+  installBlasKernels,
+  uninstallBlasKernels,
+} from "./blas_kernels.ts";
+import { setupBackend } from "./select.ts";
+
+// Maximum |ours - cpu| / max |cpu| for one kernel in float32.
+const KERNEL_TOLERANCE = 1e-5;
+// The same for a training step, which chains many kernels.
+const STEP_TOLERANCE = 1e-4;
+const MISSING_LIBRARY = "/nonexistent/libopenblas.so.0";
+// Sends every convolution to OpenBLAS, however small.
+const ALL_TO_BLAS = { minOutChannels: 1, minPatchSize: 1 };
+
+const openBlasProblem = (() => {
+  const load = loadOpenBlas();
+  return "problem" in load ? load.problem : undefined;
+})();
+// Skipped with the reason printed where OpenBLAS or --allow-ffi is
+// missing; with CI=true the tests run and fail instead, because CI
+// installs libopenblas0-pthread and the test runner grants --allow-ffi.
+const requireOpenBlas = Deno.env.get("CI") === "true";
+const skip = openBlasProblem !== undefined && !requireOpenBlas;
+if (skip) {
+  console.warn(`skip: BLAS kernel tests: ${openBlasProblem}`);
+}
+
+function checkOpenBlas(): void {
+  if (openBlasProblem !== undefined) {
+    throw new Error(`OpenBLAS is required with CI=true: ${openBlasProblem}`);
+  }
+}
+
+// Cases beyond the shared table: stride 1 with numeric and explicit pads,
+// and batch 1 with 1x1 and 7x7 filters.
+const CASES: ConvCase[] = [
+  ...CONV_CASES,
+  {
+    name: "1x1 s1 batch 1",
+    x: [1, 9, 7, 3],
+    filter: [1, 1, 3, 5],
+    strides: 1,
+    pad: "same",
+  },
+  {
+    name: "7x7 s1 batch 1",
+    x: [1, 11, 13, 2],
+    filter: [7, 7, 2, 3],
+    strides: 1,
+    pad: "same",
+  },
+  {
+    name: "numeric pad 2 s1",
+    x: [1, 6, 5, 3],
+    filter: [3, 3, 3, 2],
+    strides: 1,
+    pad: 2,
+  },
+  {
+    name: "explicit pads s1",
+    x: [2, 9, 7, 3],
+    filter: [3, 3, 3, 5],
+    strides: 1,
+    pad: [[0, 0], [0, 2], [2, 1], [0, 0]],
+  },
+];
+
+/** Runs the three kernels of one case on the active backend. */
+function runKernels(c: ConvCase): Record<string, Float32Array> {
+  const x = tf.tensor4d(values(sizeOf(c.x), 1), c.x);
+  const filter = tf.tensor4d(values(sizeOf(c.filter), 2), c.filter);
+  const attrs = { strides: c.strides, pad: c.pad, dataFormat: "NHWC" };
+  const y = tf.engine().runKernel(tf.Conv2D, { x, filter }, {
+    ...attrs,
+    dilations: 1,
+  }) as tf.Tensor4D;
+  const dy = tf.tensor4d(values(y.size, 3), y.shape);
+  const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
+    ...attrs,
+    filterShape: c.filter,
+  }) as tf.Tensor;
+  const dx = tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter }, {
+    ...attrs,
+    inputShape: c.x,
+  }) as tf.Tensor;
+  const out = {
+    y: y.dataSync() as Float32Array,
+    dw: dw.dataSync() as Float32Array,
+    dx: dx.dataSync() as Float32Array,
+  };
+  tf.dispose([x, filter, y, dy, dw, dx]);
+  return out;
+}
+
+async function onBlas<T>(f: () => T): Promise<T> {
+  installBlasKernels(ALL_TO_BLAS);
+  await tf.setBackend("wasm");
+  try {
+    return f();
+  } finally {
+    uninstallBlasKernels();
+  }
+}
+
+async function onCpu<T>(f: () => T): Promise<T> {
+  await tf.setBackend("cpu");
+  return f();
+}
+
+Deno.test({
+  name: "BLAS kernels match cpu",
+  ignore: skip,
+  fn: async () => {
+    checkOpenBlas();
+    for (const c of CASES) {
+      const ours = await onBlas(() => runKernels(c));
+      const reference = await onCpu(() => runKernels(c));
+      for (const key of ["y", "dw", "dx"]) {
+        assertRelativeError(
+          `${c.name} ${key}`,
+          ours[key],
+          reference[key],
+          KERNEL_TOLERANCE,
+        );
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "BLAS kernels match cpu in chunks",
+  ignore: skip,
+  fn: async () => {
+    checkOpenBlas();
+    // 50 floats is one row of a 3x3x3 patch (27) per chunk, and a 7x7
+    // patch (98 floats) per chunk of one row.
+    const previous = setChunkFloats(50);
+    try {
+      for (const c of CASES) {
+        const ours = await onBlas(() => runKernels(c));
+        const reference = await onCpu(() => runKernels(c));
+        for (const key of ["y", "dw", "dx"]) {
+          assertRelativeError(
+            `${c.name} ${key}`,
+            ours[key],
+            reference[key],
+            KERNEL_TOLERANCE,
+          );
+        }
+      }
+    } finally {
+      setChunkFloats(previous);
+    }
+  },
+});
+
+/** Counts the elements whose float32 bits differ. */
+function countDifferences(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length, "lengths differ");
+  let count = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], b[i])) count++;
+  }
+  return count;
+}
+
+Deno.test({
+  name: "BLAS kernels are deterministic",
+  ignore: skip,
+  fn: async () => {
+    checkOpenBlas();
+    // Large enough that OpenBLAS splits the sgemm calls over its threads.
+    const c: ConvCase = {
+      name: "stage one",
+      x: [4, 28, 28, 64],
+      filter: [3, 3, 64, 64],
+      strides: 1,
+      pad: "same",
+    };
+    const runs: Record<string, Float32Array>[] = [];
+    for (const threads of [2, 2, 1]) {
+      installBlasKernels({ ...ALL_TO_BLAS, threads });
+      await tf.setBackend("wasm");
+      runs.push(runKernels(c));
+      uninstallBlasKernels();
+    }
+    for (const key of ["y", "dw", "dx"]) {
+      assert.equal(
+        countDifferences(runs[1][key], runs[0][key]),
+        0,
+        `${key}: elements that differ between two runs on 2 threads`,
+      );
+      // OpenBLAS 0.3.21 sums in another order on 1 thread than on 2, so
+      // the bits differ but not the values beyond rounding.
+      assertRelativeError(
+        `${key}: 1 thread against 2`,
+        runs[2][key],
+        runs[0][key],
+        KERNEL_TOLERANCE,
+      );
+    }
+  },
+});
+
+Deno.test({
+  name: "BLAS kernels leave small convs to XNNPACK",
+  ignore: skip,
+  fn: async () => {
+    checkOpenBlas();
+    // 4 output channels are under the default threshold of 16, so the
+    // shipped kernel runs and the bits equal the plain path's.
+    const x = tf.tensor4d(values(2 * 9 * 9 * 8, 1), [2, 9, 9, 8]);
+    const filter = tf.tensor4d(values(3 * 3 * 8 * 4, 2), [3, 3, 8, 4]);
+    const run = () =>
+      tf.conv2d(x, filter, 1, "same").dataSync() as Float32Array;
+    installBlasKernels();
+    await tf.setBackend("wasm");
+    const ours = run();
+    uninstallBlasKernels();
+    const plain = run();
+    assert.equal(countDifferences(ours, plain), 0);
+    tf.dispose([x, filter]);
+  },
+});
+
+Deno.test({
+  name: "BLAS kernels fall back for dilations",
+  ignore: skip,
+  fn: async () => {
+    checkOpenBlas();
+    const x = tf.tensor4d(values(2 * 9 * 9 * 3, 1), [2, 9, 9, 3]);
+    const filter = tf.tensor4d(values(3 * 3 * 3 * 4, 2), [3, 3, 3, 4]);
+    const run = () =>
+      tf.conv2d(x, filter, 1, "same", "NHWC", 2).dataSync() as Float32Array;
+    const ours = await onBlas(run);
+    const reference = await onCpu(run);
+    assertRelativeError("dilation 2", ours, reference, KERNEL_TOLERANCE);
+    tf.dispose([x, filter]);
+  },
+});
+
+async function loadDigits() {
+  return await loadEmbeddedDigits({ trainSize: 8, valSize: 8, testSize: 8 });
+}
+
+/** One training step of a small model; returns the loss and weights. */
+async function trainOneStep(
+  data: Awaited<ReturnType<typeof loadDigits>>,
+): Promise<{ loss: number; weights: Map<string, Float32Array> }> {
+  const model = new AudioVisualModel({
+    numClasses: 10,
+    width: 4,
+    audioStem: "imagenet",
+    visualStem: "imagenet",
+    visualChannels: 1,
+    seed: 3,
+  });
+  const trainer = new Trainer(model, createStrategy("naive"), data, {
+    epochs: 1,
+    batchSize: 8,
+    lr: 0.1,
+    seed: 3,
+  });
+  const [batch] = data.batches("train", {
+    batchSize: 8,
+    seed: 3,
+    epoch: 0,
+    training: true,
+  });
+  const result = await trainer.trainStep(batch, 0, 0, 0.1);
+  const weights = new Map<string, Float32Array>();
+  for (const [name, tensor] of model.store.trainable) {
+    weights.set(name, tensor.dataSync() as Float32Array);
+  }
+  trainer.dispose();
+  model.dispose();
+  return { loss: result.loss, weights };
+}
+
+Deno.test({
+  name: "BLAS training step matches wasm",
+  ignore: skip,
+  fn: async () => {
+    checkOpenBlas();
+    const data = await loadDigits();
+    const blas = await setupBackend("wasm", { blas: ALL_TO_BLAS });
+    assert.equal(blas.blas.used, true, blas.blas.reason);
+    const ours = await trainOneStep(data);
+    const again = await trainOneStep(data);
+
+    const plain = await setupBackend("wasm", { blas: false });
+    assert.equal(plain.blas.used, false);
+    assert.equal(blasKernelsInstalled(), false);
+    const reference = await trainOneStep(data);
+
+    assert.ok(Number.isFinite(ours.loss), `loss ${ours.loss}`);
+    assertRelativeError("loss", [ours.loss], [reference.loss], STEP_TOLERANCE);
+    assert.equal(ours.weights.size, reference.weights.size);
+    for (const [name, weights] of reference.weights) {
+      assertRelativeError(
+        name,
+        ours.weights.get(name)!,
+        weights,
+        STEP_TOLERANCE,
+      );
+    }
+    // Same seed on the BLAS path: bit-identical loss and weights.
+    assert.equal(again.loss, ours.loss);
+    for (const [name, weights] of ours.weights) {
+      assert.equal(
+        countDifferences(again.weights.get(name)!, weights),
+        0,
+        `${name}: elements that differ between two runs`,
+      );
+    }
+  },
+});
+
+Deno.test("BLAS kernels report a missing library", async () => {
+  const info = installBlasKernels({ libraries: [MISSING_LIBRARY] });
+  assert.equal(info.used, false);
+  assert.match(info.reason ?? "", /nonexistent\/libopenblas\.so\.0/);
+  assert.equal(blasKernelsInstalled(), false);
+
+  const warnings: string[] = [];
+  const backend = await setupBackend("wasm", {
+    blas: { libraries: [MISSING_LIBRARY] },
+    onWarning: (message) => warnings.push(message),
+  });
+  assert.equal(backend.name, "wasm");
+  assert.equal(backend.blas.used, false);
+  assert.match(backend.blas.reason ?? "", /could not be loaded/);
+  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.match(warnings[0], /plain wasm kernels run instead/);
+
+  // The plain kernels still train: the shipped Conv2D and our gradients.
+  const x = tf.tensor4d(values(2 * 5 * 5 * 3, 1), [2, 5, 5, 3]);
+  const filter = tf.variable(tf.tensor4d(values(27 * 2, 2), [3, 3, 3, 2]));
+  const grad = tf.grad((f) =>
+    tf.sum(tf.conv2d(x, f as tf.Tensor4D, 1, "same"))
+  );
+  const dw = grad(filter);
+  assert.deepEqual(dw.shape, [3, 3, 3, 2]);
+  assert.ok(Number.isFinite(tf.sum(dw).dataSync()[0]));
+  tf.dispose([x, filter, dw]);
+});
+
+Deno.test("BLAS kernels without FFI permission", async () => {
+  // A child Deno without --allow-ffi sets up the wasm backend.
+  const root = new URL("../..", import.meta.url);
+  const select = new URL("./select.ts", import.meta.url).href;
+  const script = `
+    const { setupBackend } = await import(${JSON.stringify(select)});
+    const warnings = [];
+    const info = await setupBackend("wasm", {
+      onWarning: (message) => warnings.push(message),
+    });
+    console.log(JSON.stringify({ name: info.name, blas: info.blas, warnings }));
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", "--no-prompt", "-"],
+    cwd: root,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(script));
+  await writer.close();
+  const output = await child.output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, stderr);
+  const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+  const result = JSON.parse(lines[lines.length - 1]);
+  assert.equal(result.name, "wasm");
+  assert.equal(result.blas.used, false);
+  assert.match(result.blas.reason, /--allow-ffi/);
+  assert.equal(result.warnings.length, 1, result.warnings.join("\n"));
+});
+
+Deno.test("BLAS kernels can be turned off", async () => {
+  const warnings: string[] = [];
+  const backend = await setupBackend("wasm", {
+    blas: false,
+    onWarning: (message) => warnings.push(message),
+  });
+  assert.equal(backend.blas.used, false);
+  assert.match(backend.blas.reason ?? "", /turned off/);
+  assert.deepEqual(warnings, []);
+  assert.equal(blasKernelsInstalled(), false);
+});
+
+Deno.test("BLAS info on the cpu backend", async () => {
+  const backend = await setupBackend("cpu");
+  assert.equal(backend.blas.used, false);
+  assert.match(backend.blas.reason ?? "", /'cpu', not wasm/);
+});
