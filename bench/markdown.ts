@@ -38,6 +38,7 @@ function machineSection(report: Report): string[] {
     "(single-threaded, XNNPACK and SIMD, with the toolkit's gradient kernels)",
     `- PyTorch: ${torch}`,
     `- NumPy: ${e.numpy ?? "unavailable"}`,
+    `- OpenBLAS for the BLAS path: ${e.openBlas ?? "not used"}`,
     `- 1-minute load average: ${e.loadBefore.toFixed(2)} at the start, ` +
     `${e.loadAfter.toFixed(2)} at the end. The start value comes from ` +
     "other processes: well above 0, they shared the CPUs and slowed the " +
@@ -79,6 +80,27 @@ function shapesItem(): string {
     `\`deno task repro\`: ${describeShape(defaultShape())}.\n`;
 }
 
+// Written before the BLAS kernels existed and kept as it was, so that each
+// new record can be set against it.
+const PREDICTION_SECTION = `## Route and prediction for the BLAS path
+
+Written before the BLAS kernels existed. A per-kernel profile of one training
+step at the paper's shapes took batch 2 on tfjs wasm, on 2 cores shared with a
+training job. Of 7.25 s of kernel time, 6.45 s went to the three convolution
+kernels: 2.85 s in \`Conv2DBackpropInput\`, 2.34 s in
+\`Conv2DBackpropFilter\` and 1.26 s in \`Conv2D\`. The rest (max-pool
+gradient, batch-norm arithmetic, reductions) took 0.8 s. The route: run all
+three convolution kernels as \`cblas_sgemm\` calls of OpenBLAS on 2 threads,
+directly on the wasm heap, with im2col and col2im in JavaScript for filters
+larger than 1x1. Estimate: sgemm alone reaches 82.5 GFLOP/s on one thread and
+149 on two, so the convolutions may reach 50-70 GFLOP/s including the im2col
+and col2im copies. The 19.6 s step at batch 8 would then take 5-7 s, a speed-up
+of 3-4x, which moves the ratio to PyTorch on 1 thread from 0.21 to 0.6-0.8. It
+stays below 1.0 because the other kernels stay on one wasm thread. At the
+default shapes (width 4) the convolutions are small and kernel call overhead
+dominates, so the estimate there is 1.0-1.3x.
+`;
+
 const METHOD_SECTION = `## What is measured
 
 - **Step**: one call of \`Trainer.trainStep\` (our side), the full training
@@ -109,6 +131,13 @@ const METHOD_SECTION = `## What is measured
   random input of the same shapes, with \`torch.set_num_threads\` at 1 and 2.
   Our wasm backend runs on one thread, so PyTorch at 1 thread is the
   like-for-like comparison; 2 threads is what PyTorch gets from this machine.
+- **BLAS path** ("ours, tfjs wasm + OpenBLAS convs"): the same step with
+  \`Conv2D\`, \`Conv2DBackpropFilter\` and \`Conv2DBackpropInput\` run as
+  OpenBLAS sgemm calls through \`Deno.dlopen\` on the wasm heap
+  (\`lib/backend/blas_kernels.ts\`), with im2col and col2im in JavaScript.
+  Its threads column is OpenBLAS's pool; every other kernel still runs on
+  one wasm thread. Results are bit-identical from run to run at a fixed
+  OpenBLAS thread count.
 - **Ceiling**: NumPy \`matmul\` of float32 matrices on OpenBLAS
   (\`bench/sgemm.py\`), with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for
   that command, since a forced core type slows a current OpenBLAS.
@@ -150,6 +179,7 @@ export function markdownReport(report: Report): string {
     "`deno task bench --quick` takes fewer steps, prints the results and " +
     "writes this file only with `--write`. Run it on an idle machine.",
     "",
+    PREDICTION_SECTION,
     ...machineSection(report),
     "",
     ...resultsSection(report),

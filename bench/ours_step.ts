@@ -4,8 +4,9 @@
  * shrinks). Progress goes to stderr, and the result is one JSON line on
  * stdout.
  *
- * Usage: deno run --allow-read --allow-env bench/ours_step.ts
+ * Usage: deno run --allow-read --allow-env --allow-ffi bench/ours_step.ts
  *   --shape paper|default --method naive|camdrop --warmup N --steps N
+ *   [--blas] (convolutions on OpenBLAS)
  *
  * @module
  */
@@ -15,6 +16,7 @@ import { parseArgs } from "node:util";
 import {
   type AudioVisualDataset,
   AudioVisualModel,
+  type BlasInfo,
   createStrategy,
   openDataset,
   resolveConfig,
@@ -34,6 +36,8 @@ export interface OursResult {
   method: string;
   /** Active tfjs backend. */
   backend: string;
+  /** Whether the convolutions ran on OpenBLAS, with its library and threads. */
+  blas: BlasInfo;
   /** tfjs version. */
   tfjs: string;
   /** Samples per step. */
@@ -176,7 +180,11 @@ function wasmHeapBytes(): number | undefined {
   return backend.wasm?.HEAPU8?.byteLength;
 }
 
-/** Measures one case. Progress lines go to `log`. */
+/**
+ * Measures one case. Progress lines go to `log`. With `blas`, the
+ * convolutions run on OpenBLAS, and a missing OpenBLAS is an error rather
+ * than a silent fallback.
+ */
 export async function measureOurs(
   shape: ShapeName,
   method: string,
@@ -184,9 +192,13 @@ export async function measureOurs(
   warmup: number,
   steps: number,
   log: (message: string) => void,
+  blas = false,
 ): Promise<OursResult> {
   const spec = { ...shapeSpec(shape), batchSize };
-  const info = await setupBackend("wasm");
+  const info = await setupBackend("wasm", { blas });
+  if (blas && !info.blas.used) {
+    throw new Error(`The BLAS kernels are not in use: ${info.blas.reason}`);
+  }
   const dataset = spec.data === "embedded"
     ? await openEmbedded(spec)
     : new SyntheticDataset(spec);
@@ -271,6 +283,7 @@ export async function measureOurs(
     shape,
     method,
     backend: info.name,
+    blas: info.blas,
     tfjs: info.tfjsVersion,
     batchSize: spec.batchSize,
     warmup,
@@ -309,6 +322,7 @@ if (import.meta.main) {
       batch: { type: "string" },
       warmup: { type: "string", default: "1" },
       steps: { type: "string", default: "3" },
+      blas: { type: "boolean", default: false },
     },
   });
   const shape = values.shape as ShapeName;
@@ -331,6 +345,7 @@ if (import.meta.main) {
       positiveInteger("warmup", values.warmup, 0),
       positiveInteger("steps", values.steps, 1),
       (message) => Deno.stderr.writeSync(encoder.encode(`  ${message}\n`)),
+      values.blas,
     );
     console.log(JSON.stringify(result));
   } catch (error) {

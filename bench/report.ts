@@ -9,13 +9,16 @@ import type { ShapeName } from "./cases.ts";
 
 /** One measured training step configuration. */
 export interface Measurement {
-  /** "ours" (tfjs wasm) or "pytorch". */
-  implementation: "ours" | "pytorch";
+  /**
+   * "ours" (tfjs wasm with its plain kernels), "ours-blas" (tfjs wasm
+   * with the convolutions on OpenBLAS) or "pytorch".
+   */
+  implementation: "ours" | "ours-blas" | "pytorch";
   /** Shape name. */
   shape: ShapeName;
   /** Balancing method. */
   method: string;
-  /** Compute threads. */
+  /** Compute threads (OpenBLAS's for "ours-blas"; wasm itself uses 1). */
   threads: number;
   /** Samples per step. */
   batchSize: number;
@@ -87,6 +90,8 @@ export interface Environment {
   torchMkldnn?: boolean;
   /** NumPy version, when it imported. */
   numpy?: string;
+  /** OpenBLAS build that the BLAS kernels called, when they ran. */
+  openBlas?: string;
   /** 1-minute load average at the start. */
   loadBefore: number;
   /** 1-minute load average at the end. */
@@ -209,8 +214,64 @@ export function ratios(report: Report): Ratio[] {
       torch2 && effectiveGflops(torch2),
       sgemm2,
     );
+    blasRatios(report, shape, naive, push);
   }
   return out;
+}
+
+/** Adds the ratios of the BLAS path: speed-up, PyTorch and the ceiling. */
+function blasRatios(
+  report: Report,
+  shape: ShapeName,
+  plain: Measurement | undefined,
+  push: (label: string, a?: number, b?: number) => void,
+): void {
+  const naive = find(report, {
+    implementation: "ours-blas",
+    shape,
+    method: "naive",
+  });
+  if (naive === undefined) return;
+  const camdrop = find(report, {
+    implementation: "ours-blas",
+    shape,
+    method: "camdrop",
+  });
+  const batch = naive.batchSize;
+  push(
+    `${shape}: ours BLAS naive at batch ${batch} / ours plain naive at ` +
+      `batch ${plain?.batchSize}, samples/s (speed-up)`,
+    naive.samplesPerSecond,
+    plain?.samplesPerSecond,
+  );
+  const torchRuns = report.measurements.filter((m) =>
+    m.implementation === "pytorch" && m.shape === shape
+  );
+  for (const torch of torchRuns) {
+    const threads = torch.threads === 1
+      ? "1 thread"
+      : `${torch.threads} threads`;
+    const alike = torch.threads === naive.threads &&
+      torch.batchSize === batch;
+    push(
+      `${shape}: ours BLAS naive at batch ${batch} (${naive.threads} BLAS ` +
+        `threads) / PyTorch ${threads} at batch ${torch.batchSize}, ` +
+        "samples/s" + (alike ? " (like-for-like)" : ""),
+      naive.samplesPerSecond,
+      torch.samplesPerSecond,
+    );
+  }
+  push(
+    `${shape}: ours BLAS CAMDrop / ours BLAS naive, step time`,
+    camdrop?.medianSeconds,
+    camdrop?.batchSize === batch ? naive.medianSeconds : undefined,
+  );
+  const sgemm = report.sgemm.find((s) => s.threads === naive.threads)?.gflops;
+  push(
+    `${shape}: ours BLAS naive / sgemm ${naive.threads} thread(s), GFLOP/s`,
+    effectiveGflops(naive),
+    sgemm,
+  );
 }
 
 const MIB = 1024 ** 2;
@@ -220,7 +281,14 @@ function mib(bytes?: number): string {
 }
 
 function implementationName(m: Measurement): string {
-  return m.implementation === "ours" ? "ours, tfjs wasm" : "PyTorch CPU";
+  switch (m.implementation) {
+    case "ours":
+      return "ours, tfjs wasm";
+    case "ours-blas":
+      return "ours, tfjs wasm + OpenBLAS convs";
+    case "pytorch":
+      return "PyTorch CPU";
+  }
 }
 
 /** Rows of the results table, header first. */

@@ -31,10 +31,11 @@ import { fail, writeErr } from "./_cli.ts";
 const HELP = `Usage: deno task bench [options]
 
 Measures training steps per second and peak memory of the toolkit (tfjs
-wasm backend) at the CAMDrop paper's CREMA-D shapes and on the "default"
-model of deno task repro, naive fusion and CAMDrop; the same model in
-PyTorch on the CPU at 1 and 2 threads; and the CPU's float32 matrix-multiply
-ceiling. Prints a table and ratios on stdout and progress on stderr.
+wasm backend, with its plain kernels and with the convolutions on OpenBLAS)
+at the CAMDrop paper's CREMA-D shapes and on the "default" model of deno
+task repro, naive fusion and CAMDrop; the same model in PyTorch on the CPU
+at 1 and 2 threads; and the CPU's float32 matrix-multiply ceiling. Prints a
+table and ratios on stdout and progress on stderr.
 
 Options:
   --quick        fewer steps, about 5 minutes on 2 idle cores; writes the
@@ -84,16 +85,33 @@ function reason(tail: string[], code: number): string {
   return `exit ${code}${last === undefined ? "" : `: ${last.trim()}`}`;
 }
 
+/** Our step with the plain wasm kernels or with the convolutions on BLAS. */
+type Variant = "plain" | "blas";
+
+/** Variants and methods that a run measures, in run order. */
+const OURS_CASES: Record<"full" | "quick", [Variant, string][]> = {
+  full: [
+    ["plain", "naive"],
+    ["plain", "camdrop"],
+    ["blas", "naive"],
+    ["blas", "camdrop"],
+  ],
+  // The plain CAMDrop step is left out to stay near five minutes.
+  quick: [["plain", "naive"], ["blas", "naive"], ["blas", "camdrop"]],
+};
+
 /** Runs our step for one shape and method, halving the batch on a full heap. */
 async function measureOursCase(
   shape: ShapeName,
+  variant: Variant,
   method: string,
   firstBatch: number,
   plan: StepPlan,
   failures: Failure[],
-): Promise<Measurement | undefined> {
+): Promise<{ measurement?: Measurement; openBlas?: string }> {
   for (let batch = firstBatch; batch >= 2; batch = Math.floor(batch / 2)) {
-    const label = `ours ${shape} ${method}, batch ${batch}`;
+    const name = variant === "blas" ? "ours BLAS" : "ours";
+    const label = `${name} ${shape} ${method}, batch ${batch}`;
     log(`${label}: ${plan.warmup} warm-up + ${plan.steps} timed step(s)`);
     const output = await runChild(Deno.execPath(), [
       "run",
@@ -104,14 +122,15 @@ async function measureOursCase(
       `--batch=${batch}`,
       `--warmup=${plan.warmup}`,
       `--steps=${plan.steps}`,
+      ...(variant === "blas" ? ["--blas"] : []),
     ], { env: { NO_COLOR: "1" } });
     const json = output.json as OursResult | OursFailure | undefined;
     if (output.code === 0 && json !== undefined && "medianSeconds" in json) {
-      return {
-        implementation: "ours",
+      const measurement: Measurement = {
+        implementation: variant === "blas" ? "ours-blas" : "ours",
         shape,
         method,
-        threads: 1,
+        threads: json.blas.used ? json.blas.threads ?? 1 : 1,
         batchSize: batch,
         warmup: plan.warmup,
         timedSteps: json.stepSeconds.length,
@@ -122,6 +141,13 @@ async function measureOursCase(
         rssSampledPeakBytes: json.rssSampledPeakBytes,
         tensorPeakBytes: json.tensorPeakBytes,
         wasmHeapBytes: json.wasmHeapBytes,
+      };
+      const blas = json.blas;
+      return {
+        measurement,
+        openBlas: blas.used
+          ? `${blas.config} (${blas.library}, ${blas.threads} threads)`
+          : undefined,
       };
     }
     const failure = json !== undefined && "error" in json ? json : undefined;
@@ -136,9 +162,9 @@ async function measureOursCase(
       outOfMemory,
     });
     log(`${label} failed: ${failures[failures.length - 1].error}`);
-    if (!outOfMemory) return undefined;
+    if (!outOfMemory) return {};
   }
-  return undefined;
+  return {};
 }
 
 /** Runs the PyTorch reference for one shape, batch and thread count. */
@@ -342,22 +368,27 @@ async function main(): Promise<void> {
     }
   }
 
-  // Our step: the small default model first, then the CREMA-D shapes.
-  const oursBatch: Partial<Record<ShapeName, number>> = {};
+  // Our step: the small default model first, then the CREMA-D shapes,
+  // each with the plain kernels and with the convolutions on OpenBLAS.
+  const oursBatches: Partial<Record<ShapeName, Set<number>>> = {};
+  let openBlas: string | undefined;
   for (const shape of selected) {
-    let batch = shapeSpec(shape).batchSize;
-    for (const method of ["naive", "camdrop"]) {
-      const m = await measureOursCase(
+    const batches = new Map<Variant, number>();
+    for (const [variant, method] of OURS_CASES[mode]) {
+      const result = await measureOursCase(
         shape,
+        variant,
         method,
-        batch,
+        batches.get(variant) ?? shapeSpec(shape).batchSize,
         plan[shape],
         failures,
       );
+      const m = result.measurement;
       if (m === undefined) continue;
       measurements.push(m);
-      batch = m.batchSize;
-      oursBatch[shape] ??= m.batchSize;
+      openBlas ??= result.openBlas;
+      batches.set(variant, m.batchSize);
+      (oursBatches[shape] ??= new Set()).add(m.batchSize);
     }
   }
 
@@ -365,8 +396,10 @@ async function main(): Promise<void> {
   let mkldnn: boolean | undefined;
   if (python.torch !== undefined) {
     for (const shape of selected) {
-      const batches = new Set([shapeSpec(shape).batchSize]);
-      if (oursBatch[shape] !== undefined) batches.add(oursBatch[shape]);
+      const batches = new Set([
+        shapeSpec(shape).batchSize,
+        ...(oursBatches[shape] ?? []),
+      ]);
       for (const batch of batches) {
         for (const threads of [1, 2]) {
           const result = await measureTorchCase(
@@ -401,6 +434,7 @@ async function main(): Promise<void> {
       })`,
     torchMkldnn: mkldnn,
     numpy: python.numpy,
+    openBlas,
     loadBefore,
     loadAfter: Deno.loadavg()[0],
   };
