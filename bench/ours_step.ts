@@ -259,7 +259,7 @@ export async function measureOurs(
     const timed = i >= warmup;
     sampleRss();
     const started = performance.now();
-    trainer.trainStep(batchAt(i), 0, i, spec.lr);
+    await trainer.trainStep(batchAt(i), 0, i, spec.lr);
     const seconds = (performance.now() - started) / 1000;
     sampleRss();
     if (timed) stepSeconds.push(seconds);
@@ -271,8 +271,13 @@ export async function measureOurs(
   const tensorBytesAfter = tf.memory().numBytes;
 
   // One more, untimed step under tf.profile for the peak of live tensors.
-  const profile = await tf.profile(() => {
-    trainer.trainStep(batchAt(warmup + steps), 0, warmup + steps, spec.lr);
+  const profile = await tf.profile(async () => {
+    await trainer.trainStep(
+      batchAt(warmup + steps),
+      0,
+      warmup + steps,
+      spec.lr,
+    );
     return [];
   });
   sampleRss();

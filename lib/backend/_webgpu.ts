@@ -1,9 +1,12 @@
 /**
  * Checks that WebGPU can give tfjs an adapter, so that a failed request
- * gets one clear line in place of the stack trace that tfjs prints.
+ * gets one clear line in place of the stack trace that tfjs prints. Also
+ * reports whether a backend can read tensor values synchronously.
  *
  * @module
  */
+
+import * as tf from "@tensorflow/tfjs";
 
 /** The part of `navigator.gpu` this check uses. */
 export interface GpuLike {
@@ -45,6 +48,40 @@ export async function findWebGpuProblem(
       "for a slow software adapter";
   }
   return undefined;
+}
+
+let canvasReadback: boolean | undefined;
+
+/**
+ * Reports whether `backend` can return tensor values synchronously
+ * (`dataSync()`, `arraySync()`). Every backend can, except webgpu in a
+ * runtime without a 2d `OffscreenCanvas`, which includes Deno 2.9. Code
+ * that must also run there reads with `await tensor.data()`.
+ *
+ * @param backend A tfjs backend name; the active backend when omitted.
+ */
+export function readsSynchronously(backend: string = tf.getBackend()): boolean {
+  return backend !== "webgpu" || hasCanvasReadback();
+}
+
+/**
+ * Reports whether this runtime has the 2d `OffscreenCanvas` context through
+ * which tfjs-backend-webgpu 4.22 reads GPU buffers synchronously
+ * (`readSync`, used by `dataSync()`). WebGPU itself maps buffers only
+ * asynchronously. Deno 2.9 defines `OffscreenCanvas` but returns null for
+ * a 2d context, so `dataSync()` on a webgpu tensor raises a TypeError there.
+ */
+function hasCanvasReadback(): boolean {
+  if (canvasReadback === undefined) {
+    const Canvas = (globalThis as {
+      OffscreenCanvas?: new (width: number, height: number) => {
+        getContext(kind: string): unknown;
+      };
+    }).OffscreenCanvas;
+    canvasReadback = Canvas !== undefined &&
+      new Canvas(1, 1).getContext("2d") != null;
+  }
+  return canvasReadback;
 }
 
 /** Returns the first line of an error's message. */

@@ -27,6 +27,7 @@ export {
   installBlasKernels,
   uninstallBlasKernels,
 } from "./blas_kernels.ts";
+export { readsSynchronously } from "./_webgpu.ts";
 export {
   installWasmKernels,
   uninstallWasmKernels,

@@ -79,10 +79,15 @@ export async function checkTrainsWithFlatMemory(
       dropLast: true,
     })];
     // The first step may create optimiser state; count after it.
-    let result = trainer.trainStep(batches[0], 1, 0, 0.01);
+    let result = await trainer.trainStep(batches[0], 1, 0, 0.01);
     const before = tf.memory().numTensors;
     for (let step = 1; step <= 20; step++) {
-      result = trainer.trainStep(batches[step % batches.length], 1, step, 0.01);
+      result = await trainer.trainStep(
+        batches[step % batches.length],
+        1,
+        step,
+        0.01,
+      );
       assert.ok(Number.isFinite(result.loss), `step ${step}: loss not finite`);
     }
     assert.equal(tf.memory().numTensors, before, "tensors leaked");

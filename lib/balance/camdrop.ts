@@ -80,6 +80,17 @@ export function maskRatio(rho: number, rMaxEffective: number): number {
   return rho / (1 + rho) * rMaxEffective;
 }
 
+/** Returns the function from maps to fused logits [B, K] that CAMs explain. */
+function fusedScore(model: AudioVisualModel) {
+  return ([audio, visual]: tf.Tensor[]): tf.Tensor2D => {
+    const pooled = model.pool({
+      audio: audio as tf.Tensor4D,
+      visual: visual as tf.Tensor5D,
+    });
+    return model.fusion.apply(pooled.audio, pooled.visual);
+  };
+}
+
 /**
  * GradCAM of the fused logit on both modalities' maps, for the true label
  * or the predicted class of each sample.
@@ -92,13 +103,7 @@ export function fusedCams(
   labels: Int32Array,
   options: Pick<CamDropOptions, "target" | "weighting"> = {},
 ): [tf.Tensor, tf.Tensor] {
-  const score = ([audio, visual]: tf.Tensor[]) => {
-    const pooled = model.pool({
-      audio: audio as tf.Tensor4D,
-      visual: visual as tf.Tensor5D,
-    });
-    return model.fusion.apply(pooled.audio, pooled.visual);
-  };
+  const score = fusedScore(model);
   const target = options.target ?? "label";
   const targets = target === "label"
     ? labels
@@ -126,6 +131,14 @@ export interface CamDropMasks {
   visualFraction: number;
 }
 
+/** The values of {@linkcode CamDropMasks} in host memory. */
+interface HostMasks {
+  audio: Float32Array;
+  visual: Float32Array;
+  audioShape: [number, number, number, number];
+  visualShape: [number, number, number, number, number];
+}
+
 /**
  * Computes CAMDrop masks for both modalities from unmasked maps.
  *
@@ -147,27 +160,80 @@ export function camDropMasks(
   const visualValues = visualCam.dataSync();
   audioCam.dispose();
   visualCam.dispose();
+  return maskTensors(
+    hostMasks(maps, audioValues, visualValues, ratios, options.perFrame),
+  );
+}
 
+/**
+ * Computes the masks of {@linkcode camDropMasks} with asynchronous reads
+ * only, for backends that cannot read synchronously (webgpu under Deno).
+ * @returns The masks in host memory.
+ */
+async function readCamDropMasks(
+  model: AudioVisualModel,
+  maps: FeatureMaps,
+  labels: Int32Array,
+  ratios: { audio: number; visual: number },
+  options: Pick<CamDropOptions, "target" | "perFrame" | "weighting">,
+): Promise<HostMasks> {
+  let targets = labels;
+  if ((options.target ?? "label") === "predicted") {
+    const predicted = tf.tidy(() =>
+      tf.argMax(fusedScore(model)([maps.audio, maps.visual]), 1)
+    );
+    targets = await predicted.data() as Int32Array;
+    predicted.dispose();
+  }
+  const cams = fusedCams(model, maps, targets, {
+    target: "label",
+    weighting: options.weighting,
+  });
+  try {
+    const [audioValues, visualValues] = await Promise.all(
+      cams.map((cam) => cam.data()),
+    );
+    return hostMasks(maps, audioValues, visualValues, ratios, options.perFrame);
+  } finally {
+    tf.dispose(cams);
+  }
+}
+
+/** Builds the top-n masks from CAM values laid out as the maps' positions. */
+function hostMasks(
+  maps: FeatureMaps,
+  audioCam: ArrayLike<number>,
+  visualCam: ArrayLike<number>,
+  ratios: { audio: number; visual: number },
+  perFrame = false,
+): HostMasks {
   // Audio positions P = h * w; visual P = T * h * w, or h * w per frame.
   const [batch, ah, aw] = maps.audio.shape;
   const [, frames, vh, vw] = maps.visual.shape;
   const audioGroup = ah * aw;
-  const visualGroup = options.perFrame ? vh * vw : frames * vh * vw;
-  const audioMask = topPositiveMask(
-    audioValues,
-    audioGroup,
-    maskCount(ratios.audio, audioGroup),
-  );
-  const visualMask = topPositiveMask(
-    visualValues,
-    visualGroup,
-    maskCount(ratios.visual, visualGroup),
-  );
+  const visualGroup = perFrame ? vh * vw : frames * vh * vw;
   return {
-    audio: tf.tensor4d(audioMask, [batch, ah, aw, 1]),
-    visual: tf.tensor5d(visualMask, [batch, frames, vh, vw, 1]),
-    audioFraction: zeroFraction(audioMask),
-    visualFraction: zeroFraction(visualMask),
+    audio: topPositiveMask(
+      audioCam,
+      audioGroup,
+      maskCount(ratios.audio, audioGroup),
+    ),
+    visual: topPositiveMask(
+      visualCam,
+      visualGroup,
+      maskCount(ratios.visual, visualGroup),
+    ),
+    audioShape: [batch, ah, aw, 1],
+    visualShape: [batch, frames, vh, vw, 1],
+  };
+}
+
+function maskTensors(masks: HostMasks): CamDropMasks {
+  return {
+    audio: tf.tensor4d(masks.audio, masks.audioShape),
+    visual: tf.tensor5d(masks.visual, masks.visualShape),
+    audioFraction: zeroFraction(masks.audio),
+    visualFraction: zeroFraction(masks.visual),
   };
 }
 
@@ -190,6 +256,8 @@ export class CamDrop implements BalanceStrategy {
   #rMaxEffective: number;
   #resolvedWarmupEpochs = 0;
   #stats: Record<string, number> = {};
+  /** Masks read by `prepareStep`, used by the next `transformMaps`. */
+  #prepared?: { context: StepContext; masks: HostMasks };
 
   /**
    * Creates the strategy.
@@ -254,23 +322,41 @@ export class CamDrop implements BalanceStrategy {
     );
   }
 
-  /** Masks both maps with CAM-guided top-n masks. */
-  transformMaps(forward: TrainingForward, context: StepContext): FeatureMaps {
-    const ratios = {
-      audio: maskRatio(forward.dominance.audio, this.#rMaxEffective),
-      visual: maskRatio(forward.dominance.visual, this.#rMaxEffective),
+  /** Reads this step's masks ahead of the taped pass. */
+  async prepareStep(
+    forward: TrainingForward,
+    context: StepContext,
+  ): Promise<void> {
+    this.#prepared = undefined;
+    this.#prepared = {
+      context,
+      masks: await readCamDropMasks(
+        context.model,
+        forward.maps,
+        context.labels,
+        this.#ratios(forward),
+        this.#maskOptions(),
+      ),
     };
-    const masks = camDropMasks(
-      context.model,
-      forward.maps,
-      context.labels,
-      ratios,
-      {
-        target: this.#target,
-        perFrame: this.#perFrame,
-        weighting: this.#weighting,
-      },
-    );
+  }
+
+  /**
+   * Masks both maps with CAM-guided top-n masks: those of `prepareStep`
+   * when it ran for this step, else computed here with synchronous reads.
+   */
+  transformMaps(forward: TrainingForward, context: StepContext): FeatureMaps {
+    const ratios = this.#ratios(forward);
+    const prepared = this.#prepared;
+    this.#prepared = undefined;
+    const masks = prepared?.context === context
+      ? maskTensors(prepared.masks)
+      : camDropMasks(
+        context.model,
+        forward.maps,
+        context.labels,
+        ratios,
+        this.#maskOptions(),
+      );
     this.#stats = {
       r_max_eff: this.#rMaxEffective,
       mask_ratio_audio: ratios.audio,
@@ -281,6 +367,21 @@ export class CamDrop implements BalanceStrategy {
     return {
       audio: tf.mul(forward.maps.audio, masks.audio),
       visual: tf.mul(forward.maps.visual, masks.visual),
+    };
+  }
+
+  #ratios(forward: TrainingForward): { audio: number; visual: number } {
+    return {
+      audio: maskRatio(forward.dominance.audio, this.#rMaxEffective),
+      visual: maskRatio(forward.dominance.visual, this.#rMaxEffective),
+    };
+  }
+
+  #maskOptions(): Pick<CamDropOptions, "target" | "perFrame" | "weighting"> {
+    return {
+      target: this.#target,
+      perFrame: this.#perFrame,
+      weighting: this.#weighting,
     };
   }
 

@@ -157,6 +157,8 @@ export class GradientBlending implements BalanceStrategy {
   readonly name = "gb";
   /** The unimodal losses train the encoders. */
   readonly detachProbes = false;
+  /** `onEpochStart` reads the held-out losses with `dataSync()`. */
+  readonly synchronousReads = true;
   readonly #windowEpochs?: number;
   readonly #heldOutFraction: number;
   readonly #gapFloor: number;

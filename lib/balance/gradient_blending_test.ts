@@ -275,11 +275,11 @@ Deno.test("GradientBlending rejects invalid use", async () => {
 });
 
 /** Trains one step with plain SGD and returns which encoders moved. */
-function encodersMoved(strategy: BalanceStrategy): {
+async function encodersMoved(strategy: BalanceStrategy): Promise<{
   audio: boolean;
   visual: boolean;
   probe: boolean;
-} {
+}> {
   const model = tinyModel("concat");
   const data = fakeDataset(8);
   const trainer = new Trainer(model, strategy, data, {
@@ -303,7 +303,7 @@ function encodersMoved(strategy: BalanceStrategy): {
     epoch: 0,
     training: true,
   })][0];
-  trainer.trainStep(batch, 0, 0, 0.1);
+  await trainer.trainStep(batch, 0, 0, 0.1);
   const moved = names.map((name, i) => {
     const after = model.store.trainable.get(name)!.dataSync();
     return after.some((value, j) => value !== before[i][j]);
@@ -319,7 +319,7 @@ Deno.test("Trainer honours lossWeights and detachProbes", async () => {
   const audioOnly = { fused: 0, audio: 1, visual: 0 };
   const base = { name: "test", config: () => ({}) };
   // Attached probes: the audio probe loss trains the audio encoder only.
-  const attached = encodersMoved({
+  const attached = await encodersMoved({
     ...base,
     detachProbes: false,
     lossWeights: () => audioOnly,
@@ -328,12 +328,15 @@ Deno.test("Trainer honours lossWeights and detachProbes", async () => {
   assert.ok(!attached.visual, "visual encoder moved");
   assert.ok(attached.probe, "audio probe did not move");
   // Detached probes (the default): no encoder moves.
-  const detached = encodersMoved({ ...base, lossWeights: () => audioOnly });
+  const detached = await encodersMoved({
+    ...base,
+    lossWeights: () => audioOnly,
+  });
   assert.ok(!detached.audio, "audio encoder moved");
   assert.ok(!detached.visual, "visual encoder moved");
   assert.ok(detached.probe, "audio probe did not move");
   // Without lossWeights the fused loss trains both encoders.
-  const plain = encodersMoved(base);
+  const plain = await encodersMoved(base);
   assert.ok(plain.audio, "audio encoder did not move");
   assert.ok(plain.visual, "visual encoder did not move");
 });

@@ -185,6 +185,8 @@ function normalSamples(random: Random, n: number, std: number): Float32Array {
 export class OgmGe implements BalanceStrategy {
   /** Method name: "ogm-ge", or "ogm" without gradient noise. */
   readonly name: "ogm" | "ogm-ge";
+  /** The step hooks read scores and gradient std with `dataSync()`. */
+  readonly synchronousReads = true;
   readonly #alpha: number;
   readonly #modulationStart: number;
   readonly #modulationEnd?: number;

@@ -179,6 +179,8 @@ export function randomSpatialMask(
 export class Opm implements BalanceStrategy {
   /** Method name. */
   readonly name = "opm";
+  /** `transformMaps` reads the unimodal scores with `dataSync()`. */
+  readonly synchronousReads = true;
   readonly #qBase: number;
   readonly #lambda: number;
   readonly #pExe: number;

@@ -185,6 +185,8 @@ export function updatePrototypes(
 export class Pmr implements BalanceStrategy {
   /** Method name. */
   readonly name = "pmr";
+  /** Prototypes and scores are read with `dataSync()`. */
+  readonly synchronousReads = true;
   readonly #alpha: number;
   readonly #momentum: number;
   readonly #prototypeFraction: number;

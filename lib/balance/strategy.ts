@@ -4,7 +4,10 @@
  *
  * Step order: encode -> dominance -> `transformMaps` (CAM and masks) ->
  * pool, fuse -> loss (+ `extraLoss`) -> gradients -> `transformGradients`
- * -> update.
+ * -> update. On backends that cannot read tensor values synchronously
+ * (webgpu under Deno), an untaped forward pass comes first: it computes
+ * the dominance and calls `prepareStep`, which reads what the taped hooks
+ * need with `await`.
  *
  * @module
  */
@@ -91,6 +94,13 @@ export interface BalanceStrategy {
    * treats a missing value as true.
    */
   readonly detachProbes?: boolean;
+  /**
+   * Whether hooks other than `prepareStep` read tensor values synchronously
+   * (`dataSync()`). The trainer rejects such a strategy on a backend that
+   * cannot (see `readsSynchronously` in `lib/backend/`). Missing means
+   * false.
+   */
+  readonly synchronousReads?: boolean;
   /** Resolved options as plain data, saved in the run config. */
   config(): Record<string, unknown>;
   /**
@@ -101,6 +111,16 @@ export interface BalanceStrategy {
   trainingData?(dataset: AudioVisualDataset, seed: number): AudioVisualDataset;
   /** Called before the first step of each epoch. */
   onEpochStart?(context: EpochContext): void | Promise<void>;
+  /**
+   * Reads, with `await`, the tensor values that `transformMaps` of the same
+   * step needs, and keeps them for that call. The trainer calls it only
+   * when the step runs an untaped forward pass first (a backend without
+   * synchronous reads, or `TrainerOptions.valueReads` "prepass"), and
+   * then calls `transformMaps` with the same context object. The forward
+   * values are those of the untaped pass, equal to the taped ones, and are
+   * disposed after the call.
+   */
+  prepareStep?(forward: TrainingForward, context: StepContext): Promise<void>;
   /**
    * Returns the feature maps that the fused loss is computed from. Runs inside the training
    * tape; masks must be constants.

@@ -166,8 +166,8 @@ export async function evaluateModel(
     ),
     confusionMatrix: matrix,
     linearProbe: {
-      audio: probe("audio"),
-      visual: probe("visual"),
+      audio: await probe("audio"),
+      visual: await probe("visual"),
       epochs: probeEpochs,
       lr: probeLr,
       seed,
@@ -222,20 +222,21 @@ async function predictSplit(
     moments.audio.add(batch.audio);
     moments.visual.add(batch.visual);
     const inputs = corrupt(batch, corruption);
-    tf.tidy(() => {
+    const outputs = tf.tidy(() => {
       const audio = tf.tensor4d(inputs.audio, [b, f, w, 1]);
       const visual = tf.tensor5d(inputs.visual, [b, t, h, wv, c]);
-      const outputs = model.predict(audio, visual);
-      predicted.set(tf.argMax(outputs.fused, 1).dataSync(), offset);
-      features.audio.features.set(
-        outputs.pooled.audio.dataSync(),
-        offset * dim,
-      );
-      features.visual.features.set(
-        outputs.pooled.visual.dataSync(),
-        offset * dim,
-      );
+      const { fused, pooled } = model.predict(audio, visual);
+      return [tf.argMax(fused, 1), pooled.audio, pooled.visual];
     });
+    // Read asynchronously, because webgpu under Deno has no synchronous
+    // reads.
+    const [fusedPredicted, audioFeatures, visualFeatures] = await Promise.all(
+      outputs.map((tensor) => tensor.data()),
+    );
+    tf.dispose(outputs);
+    predicted.set(fusedPredicted, offset);
+    features.audio.features.set(audioFeatures, offset * dim);
+    features.visual.features.set(visualFeatures, offset * dim);
     labels.set(batch.labels, offset);
     offset += b;
 

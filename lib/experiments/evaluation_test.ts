@@ -19,7 +19,7 @@ Deno.test("evaluateModel() agrees with Trainer.evaluate", async () => {
       epochs: 1,
       evalBatchSize: 64,
     });
-    const logged = trainer.evaluate("test");
+    const logged = await trainer.evaluate("test");
     trainer.dispose();
     assert.equal(result.samples, 6);
     assertNear(result.accuracy, logged.test_acc as number, 1e-12, "accuracy");

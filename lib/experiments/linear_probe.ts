@@ -37,16 +37,17 @@ export interface LinearProbeOptions {
  * Features are standardised per dimension with the training mean and std,
  * weights start at zero and rows are shuffled with `seed`, so equal inputs
  * give equal results on one backend.
- * @returns Accuracy on `test` in [0, 1]; NaN when `test` is empty.
+ * @returns Accuracy on `test` in [0, 1]; NaN when `test` is empty. The
+ * predictions are read asynchronously, so every backend can run it.
  * @throws {Error} If the sets disagree in feature size, `train` is empty
  * or an option is out of range.
  */
-export function linearProbeAccuracy(
+export async function linearProbeAccuracy(
   train: FeatureSet,
   test: FeatureSet,
   numClasses: number,
   options: LinearProbeOptions = {},
-): number {
+): Promise<number> {
   const epochs = options.epochs ?? 20;
   const lr = options.lr ?? 0.01;
   const batchSize = options.batchSize ?? 64;
@@ -86,18 +87,20 @@ export function linearProbeAccuracy(
         });
       }
     }
-    return tf.tidy(() => {
+    const predictedTensor = tf.tidy(() => {
       const logits = tf.add(
         tf.matMul(standardised(test, mean, std), weights),
         bias,
       );
-      const predicted = tf.argMax(logits, 1).dataSync();
-      let correct = 0;
-      for (let i = 0; i < predicted.length; i++) {
-        if (predicted[i] === test.labels[i]) correct++;
-      }
-      return correct / predicted.length;
+      return tf.argMax(logits, 1);
     });
+    const predicted = await predictedTensor.data();
+    predictedTensor.dispose();
+    let correct = 0;
+    for (let i = 0; i < predicted.length; i++) {
+      if (predicted[i] === test.labels[i]) correct++;
+    }
+    return correct / predicted.length;
   } finally {
     tf.dispose([weights, bias, x, y]);
     optimizer.dispose();

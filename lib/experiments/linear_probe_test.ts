@@ -25,9 +25,14 @@ function clusters(n: number, seed: number): FeatureSet {
 
 Deno.test("linearProbeAccuracy() separates clusters", async () => {
   await tf.setBackend("cpu");
-  const accuracy = linearProbeAccuracy(clusters(90, 1), clusters(60, 2), 3, {
-    epochs: 10,
-  });
+  const accuracy = await linearProbeAccuracy(
+    clusters(90, 1),
+    clusters(60, 2),
+    3,
+    {
+      epochs: 10,
+    },
+  );
   assert.equal(accuracy, 1);
 });
 
@@ -39,7 +44,9 @@ Deno.test("linearProbeAccuracy() is near chance on shuffled labels", async () =>
   // cluster, so no classifier can beat chance by much.
   const random = new Random(3);
   const unrelated = { ...test, labels: test.labels.map(() => random.int(3)) };
-  const accuracy = linearProbeAccuracy(train, unrelated, 3, { epochs: 5 });
+  const accuracy = await linearProbeAccuracy(train, unrelated, 3, {
+    epochs: 5,
+  });
   assert.ok(accuracy > 0.2, `accuracy ${accuracy}`);
   assert.ok(accuracy < 0.47, `accuracy ${accuracy}`);
 });
@@ -51,39 +58,45 @@ Deno.test("linearProbeAccuracy() repeats with one seed", async () => {
   train.features = train.features.map((v) => v / 4);
   const test = clusters(60, 5);
   test.features = test.features.map((v) => v / 4);
-  const first = linearProbeAccuracy(train, test, 3, { epochs: 2, seed: 7 });
-  const second = linearProbeAccuracy(train, test, 3, { epochs: 2, seed: 7 });
+  const first = await linearProbeAccuracy(train, test, 3, {
+    epochs: 2,
+    seed: 7,
+  });
+  const second = await linearProbeAccuracy(train, test, 3, {
+    epochs: 2,
+    seed: 7,
+  });
   assert.equal(first, second);
 });
 
 Deno.test("linearProbeAccuracy() leaks no tensors", async () => {
   await tf.setBackend("cpu");
   const before = tf.memory().numTensors;
-  linearProbeAccuracy(clusters(30, 1), clusters(30, 2), 3, { epochs: 2 });
+  await linearProbeAccuracy(clusters(30, 1), clusters(30, 2), 3, { epochs: 2 });
   assert.equal(tf.memory().numTensors, before);
 });
 
-Deno.test("linearProbeAccuracy() rejects invalid input", () => {
+Deno.test("linearProbeAccuracy() rejects invalid input", async () => {
   const train = clusters(9, 1);
   const wide = { ...clusters(9, 2), dim: 3 };
-  assert.throws(
+  await assert.rejects(
     () => linearProbeAccuracy(train, wide, 3),
     /training features have 4 dimensions but test features 3/,
   );
   const empty = { features: new Float32Array(0), labels: new Int32Array(0) };
-  assert.throws(
+  await assert.rejects(
     () => linearProbeAccuracy({ ...empty, dim: 4 }, train, 3),
     /training set is empty/,
   );
-  assert.throws(
+  await assert.rejects(
     () => linearProbeAccuracy(train, train, 3, { epochs: 0 }),
     /epochs must be an integer >= 1, got 0/,
   );
-  assert.throws(
+  await assert.rejects(
     () => linearProbeAccuracy(train, train, 3, { lr: -1 }),
     /lr must be > 0, got -1/,
   );
-  assert.throws(
+  await assert.rejects(
     () => linearProbeAccuracy(train, train, 3, { batchSize: 0.5 }),
     /batchSize must be an integer >= 1, got 0.5/,
   );
@@ -92,6 +105,9 @@ Deno.test("linearProbeAccuracy() rejects invalid input", () => {
 Deno.test("linearProbeAccuracy() is NaN without test rows", async () => {
   await tf.setBackend("cpu");
   const test = { features: new Float32Array(0), labels: new Int32Array(0) };
-  const accuracy = linearProbeAccuracy(clusters(9, 1), { ...test, dim: 4 }, 3);
+  const accuracy = await linearProbeAccuracy(clusters(9, 1), {
+    ...test,
+    dim: 4,
+  }, 3);
   assert.ok(Number.isNaN(accuracy));
 });

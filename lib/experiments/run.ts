@@ -572,7 +572,7 @@ export async function evaluateRun(dir: string): Promise<EvaluationResult> {
         evalBatchSize: config.train.evalBatchSize,
       },
     );
-    const metrics = trainer.evaluate("test");
+    const metrics = await trainer.evaluate("test");
     trainer.dispose();
     return {
       dir,

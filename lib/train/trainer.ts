@@ -7,11 +7,14 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { deriveSeed, Random } from "../_random.ts";
+import { readsSynchronously } from "../backend/_webgpu.ts";
 import { dominanceFromConfidences } from "../balance/dominance.ts";
 import type {
   BalanceStrategy,
+  Dominance,
   EpochContext,
   StepContext,
+  TrainingForward,
 } from "../balance/strategy.ts";
 import type { AudioVisualDataset, SampleBatch, Split } from "../data/types.ts";
 import { imbalanceRatio, SplitAccumulator } from "../metrics/classification.ts";
@@ -69,6 +72,17 @@ export interface TrainerOptions {
    * @default 0
    */
   microBatch?: number | "auto";
+  /**
+   * Way of reading the tensor values a step needs before the loss (the
+   * dominance ratios, and what `prepareStep` of the strategy reads, such as
+   * CAMDrop's masks). "sync" reads them with `dataSync()` inside the taped
+   * pass. "prepass" first runs the forward pass untaped and reads them with
+   * `await`, which costs one more forward pass per step but works on
+   * backends without synchronous reads. "auto" takes "prepass" on such a
+   * backend (webgpu under Deno) and "sync" elsewhere.
+   * @default "auto"
+   */
+  valueReads?: "auto" | "sync" | "prepass";
 }
 
 /** Progress of one training step, for progress bars. */
@@ -177,6 +191,7 @@ export class Trainer {
       evalBatchSize: options.evalBatchSize ?? 64,
       nonFinite: options.nonFinite ?? "stop",
       microBatch: options.microBatch ?? 0,
+      valueReads: options.valueReads ?? "auto",
     };
     const o = this.options;
     if (!Number.isInteger(o.batchSize) || o.batchSize < 2) {
@@ -195,6 +210,12 @@ export class Trainer {
       );
     }
     this.#microBatch = o.microBatch === "auto" ? -1 : o.microBatch;
+    if (!["auto", "sync", "prepass"].includes(o.valueReads)) {
+      throw new Error(
+        `Trainer: valueReads must be "auto", "sync" or "prepass", got ` +
+          `"${o.valueReads}".`,
+      );
+    }
     if (!(o.lr > 0) || !Number.isFinite(o.lr)) {
       throw new Error(`Trainer: learning rate must be > 0, got ${o.lr}.`);
     }
@@ -266,7 +287,7 @@ export class Trainer {
       if (this.#microBatch < 0) {
         this.#microBatch = await this.#pickMicroBatch(batch);
       }
-      const result = this.trainStep(batch, epoch, step, lr);
+      const result = await this.trainStep(batch, epoch, step, lr);
       step++;
       if (result.skipped) {
         skipped++;
@@ -315,7 +336,7 @@ export class Trainer {
     }
     for (const split of ["val", "test"] as const) {
       callbacks.onEvaluate?.(split);
-      Object.assign(row, this.evaluate(split));
+      Object.assign(row, await this.evaluate(split));
     }
     row.seconds = (performance.now() - started) / 1000;
     this.history.push(row);
@@ -330,18 +351,21 @@ export class Trainer {
    * @returns The batch's fused loss, correct count and strategy statistics,
    * or `skipped: true` when a non-finite batch was skipped.
    * @throws {NonFiniteError} On a NaN or infinite loss or gradient.
+   * @throws {Error} If the strategy reads values synchronously and the
+   *   active backend cannot.
    */
-  trainStep(
+  async trainStep(
     batch: SampleBatch,
     epoch: number,
     step: number,
     lr: number,
-  ): {
+  ): Promise<{
     loss: number;
     correct: number;
     stats: Record<string, number>;
     skipped?: boolean;
-  } {
+  }> {
+    this.#checkReads();
     const model = this.model;
     const strategy = this.strategy;
     const micro = this.#microBatch;
@@ -364,7 +388,7 @@ export class Trainer {
           model,
           random: this.#random,
         };
-        const part = this.#forwardBackward(chunk, context, updates);
+        const part = await this.#forwardBackward(chunk, context, updates);
         const weight = chunk.size / batch.size;
         lossSum += part.loss * chunk.size;
         correct += part.correct;
@@ -402,7 +426,7 @@ export class Trainer {
       }
 
       // Check the loss and the gradient norm before touching any weight.
-      bad ??= firstNonFinite(accumulated!);
+      bad ??= await firstNonFinite(accumulated!);
       if (bad !== undefined) {
         if (this.options.nonFinite === "skip") {
           return { loss: NaN, correct: 0, stats: {}, skipped: true };
@@ -447,8 +471,8 @@ export class Trainer {
       random: new Random(0),
     };
     const before = tf.memory().numBytes;
-    const info = await tf.profile(() => {
-      const part = this.#forwardBackward(probe, context, updates);
+    const info = await tf.profile(async () => {
+      const part = await this.#forwardBackward(probe, context, updates);
       tf.dispose(Object.values(part.gradients));
     });
     for (const update of updates) tf.dispose([update.mean, update.variance]);
@@ -461,92 +485,205 @@ export class Trainer {
   }
 
   /**
-   * Runs the taped forward and backward pass of one (micro-)batch.
+   * Runs the taped forward and backward pass of one (micro-)batch, after an
+   * untaped forward pass when values must be read asynchronously.
    * Batch-norm statistics are appended to `updates`; the caller owns the
    * returned gradients.
    */
-  #forwardBackward(
+  async #forwardBackward(
     batch: SampleBatch,
     context: StepContext,
     updates: BatchNormUpdate[],
-  ): {
+  ): Promise<{
     loss: number;
     total: number;
     correct: number;
     gradients: Record<string, tf.Tensor>;
     stats: Record<string, number>;
-  } {
+  }> {
     const model = this.model;
     const strategy = this.strategy;
     const labels = batch.labels;
     const stats: Record<string, number> = {};
     let fusedLogits: tf.Tensor2D | undefined;
     let fusedLoss: tf.Scalar | undefined;
+    let value: tf.Scalar | undefined;
+    let gradients: Record<string, tf.Tensor> | undefined;
 
     const { audio, visual, labelTensor } = this.#toTensors(batch);
-    const { value, grads } = tf.variableGrads(() => {
-      // Encode both modalities once.
-      const maps = model.encode(audio, visual, true, updates);
-      const pooled = model.pool(maps);
-
-      // Dominance from the unimodal logits of the configured kind.
-      const unimodal = model.unimodalLogits(pooled);
-      const confidences = trueClassConfidencePair(
-        unimodal.audio,
-        unimodal.visual,
-        labels,
-      );
-      const dominance = dominanceFromConfidences(
-        confidences.audio,
-        confidences.visual,
-      );
-      stats.rho_audio = dominance.audio;
-      stats.rho_visual = dominance.visual;
-
-      // CAM and masks (or any other feature transform).
-      const forward = { maps, pooled, unimodal, dominance };
-      const fusedMaps = strategy.transformMaps?.(forward, context) ?? maps;
-
-      // Fuse the (masked) maps.
-      const fusedPooled = fusedMaps === maps ? pooled : model.pool(fusedMaps);
-      const fused = model.fusion.apply(fusedPooled.audio, fusedPooled.visual);
-      fusedLogits = tf.keep(fused);
-
-      // Loss: fused cross-entropy, probe cross-entropies, strategy terms.
-      const fusedCe = crossEntropy(fused, labelTensor);
-      fusedLoss = tf.keep(fusedCe);
-      const probes = model.probeLogits(pooled, strategy.detachProbes ?? true);
-      const audioCe = crossEntropy(probes.audio, labelTensor);
-      const visualCe = crossEntropy(probes.visual, labelTensor);
-      const weights = strategy.lossWeights?.(context);
-      let loss = weights === undefined
-        ? tf.addN([fusedCe, audioCe, visualCe])
-        : tf.addN([
-          tf.mul(fusedCe, weights.fused),
-          tf.mul(audioCe, weights.audio),
-          tf.mul(visualCe, weights.visual),
-        ]);
-      const extra = strategy.extraLoss?.(forward, fused, context);
-      if (extra !== undefined) loss = tf.add(loss, extra);
-      return loss as tf.Scalar;
-    }, [...model.store.trainable.values()]);
-
     try {
-      const predicted = tf.tidy(() => tf.argMax(fusedLogits!, 1).dataSync());
+      const prepared = this.#usesPrepass()
+        ? await this.#prepass(audio, visual, context)
+        : undefined;
+      const taped = tf.variableGrads(() => {
+        const step = this.#stepLoss(
+          { audio, visual, labels: labelTensor },
+          context,
+          updates,
+          stats,
+          prepared,
+        );
+        fusedLogits = tf.keep(step.fused);
+        fusedLoss = tf.keep(step.fusedCe);
+        return step.loss;
+      }, [...model.store.trainable.values()]);
+      value = taped.value;
+      gradients = this.#nameGradients(taped.grads);
+
+      // Read back after the tape, asynchronously so that every backend can.
+      const predictedTensor = tf.argMax(fusedLogits!, 1);
+      const [predicted, lossValue, totalValue] = await Promise.all([
+        predictedTensor.data(),
+        fusedLoss!.data(),
+        value.data(),
+      ]);
+      predictedTensor.dispose();
       let correct = 0;
       for (let i = 0; i < labels.length; i++) {
         if (predicted[i] === labels[i]) correct++;
       }
       Object.assign(stats, strategy.stepStats?.() ?? {});
-      return {
-        loss: fusedLoss!.dataSync()[0],
-        total: value.dataSync()[0],
+      const result = {
+        loss: lossValue[0],
+        total: totalValue[0],
         correct,
-        gradients: this.#nameGradients(grads),
+        gradients,
         stats,
       };
+      gradients = undefined;
+      return result;
     } finally {
-      tf.dispose([value, fusedLogits!, fusedLoss!, audio, visual, labelTensor]);
+      if (gradients !== undefined) tf.dispose(Object.values(gradients));
+      const owned = [fusedLogits, fusedLoss, value, audio, visual, labelTensor];
+      tf.dispose(owned.filter((tensor) => tensor !== undefined));
+    }
+  }
+
+  /**
+   * Computes the loss of one (micro-)batch inside the training tape, from
+   * the encoders to the strategy's extra term. Reads the dominance
+   * synchronously unless `prepared` gives it.
+   * @returns The total loss, the fused logits and their cross-entropy.
+   */
+  #stepLoss(
+    inputs: { audio: tf.Tensor4D; visual: tf.Tensor5D; labels: tf.Tensor1D },
+    context: StepContext,
+    updates: BatchNormUpdate[],
+    stats: Record<string, number>,
+    prepared?: Dominance,
+  ): { loss: tf.Scalar; fused: tf.Tensor2D; fusedCe: tf.Scalar } {
+    const model = this.model;
+    const strategy = this.strategy;
+    const labelTensor = inputs.labels;
+
+    // Encode both modalities once.
+    const maps = model.encode(inputs.audio, inputs.visual, true, updates);
+    const pooled = model.pool(maps);
+
+    // Dominance from the unimodal logits of the configured kind.
+    const unimodal = model.unimodalLogits(pooled);
+    const dominance = prepared ?? dominanceFromConfidences(
+      ...readConfidences(unimodal.audio, unimodal.visual, context.labels),
+    );
+    stats.rho_audio = dominance.audio;
+    stats.rho_visual = dominance.visual;
+
+    // CAM and masks (or any other feature transform).
+    const forward = { maps, pooled, unimodal, dominance };
+    const fusedMaps = strategy.transformMaps?.(forward, context) ?? maps;
+
+    // Fuse the (masked) maps.
+    const fusedPooled = fusedMaps === maps ? pooled : model.pool(fusedMaps);
+    const fused = model.fusion.apply(fusedPooled.audio, fusedPooled.visual);
+
+    // Loss: fused cross-entropy, probe cross-entropies, strategy terms.
+    const fusedCe = crossEntropy(fused, labelTensor);
+    const probes = model.probeLogits(pooled, strategy.detachProbes ?? true);
+    const audioCe = crossEntropy(probes.audio, labelTensor);
+    const visualCe = crossEntropy(probes.visual, labelTensor);
+    const weights = strategy.lossWeights?.(context);
+    let loss = weights === undefined
+      ? tf.addN([fusedCe, audioCe, visualCe])
+      : tf.addN([
+        tf.mul(fusedCe, weights.fused),
+        tf.mul(audioCe, weights.audio),
+        tf.mul(visualCe, weights.visual),
+      ]);
+    const extra = strategy.extraLoss?.(forward, fused, context);
+    if (extra !== undefined) loss = tf.add(loss, extra);
+    return { loss: loss as tf.Scalar, fused, fusedCe };
+  }
+
+  /** Whether steps run the untaped forward pass of `valueReads`. */
+  #usesPrepass(): boolean {
+    const mode = this.options.valueReads;
+    return mode === "prepass" || (mode === "auto" && !readsSynchronously());
+  }
+
+  /**
+   * Runs the untaped forward pass of `valueReads` "prepass": reads the
+   * unimodal confidences and lets the strategy read what its taped hooks
+   * need. The pass is in training mode, so it computes the same batch
+   * statistics as the taped one, and it collects no batch-norm updates.
+   * @returns The dominance ratios of the batch.
+   */
+  async #prepass(
+    audio: tf.Tensor4D,
+    visual: tf.Tensor5D,
+    context: StepContext,
+  ): Promise<Dominance> {
+    const model = this.model;
+    const labels = context.labels;
+    const tensors = tf.tidy(() => {
+      const maps = model.encode(audio, visual, true);
+      const pooled = model.pool(maps);
+      const unimodal = model.unimodalLogits(pooled);
+      return [
+        maps.audio,
+        maps.visual,
+        pooled.audio,
+        pooled.visual,
+        unimodal.audio,
+        unimodal.visual,
+        confidencePair(unimodal.audio, unimodal.visual, labels),
+      ];
+    });
+    try {
+      const confidences = splitPair(await tensors[6].data() as Float32Array);
+      const dominance = dominanceFromConfidences(...confidences);
+      const forward: TrainingForward = {
+        maps: {
+          audio: tensors[0] as tf.Tensor4D,
+          visual: tensors[1] as tf.Tensor5D,
+        },
+        pooled: {
+          audio: tensors[2] as tf.Tensor2D,
+          visual: tensors[3] as tf.Tensor2D,
+        },
+        unimodal: {
+          audio: tensors[4] as tf.Tensor2D,
+          visual: tensors[5] as tf.Tensor2D,
+        },
+        dominance,
+      };
+      await this.strategy.prepareStep?.(forward, context);
+      return dominance;
+    } finally {
+      tf.dispose(tensors);
+    }
+  }
+
+  /**
+   * Rejects a strategy that reads synchronously when the active backend
+   * cannot, before its first read fails with an error from inside tfjs.
+   */
+  #checkReads(): void {
+    if (this.strategy.synchronousReads && !readsSynchronously()) {
+      throw new Error(
+        `Trainer: method "${this.strategy.name}" reads tensor values ` +
+          `synchronously, which the "${tf.getBackend()}" backend cannot do ` +
+          `in this runtime. Train it on the wasm or cpu backend.`,
+      );
     }
   }
 
@@ -557,7 +694,7 @@ export class Trainer {
    * `<split>_imbalance_probe`, `<split>_rho_visual_probe`, ... and the same
    * with `_split` for fusion-split logits under concat and sum fusion.
    */
-  evaluate(split: Split): MetricsRow {
+  async evaluate(split: Split): Promise<MetricsRow> {
     const model = this.model;
     const heads = model.fusion.hasSplitLogits
       ? ["probe", "split"] as const
@@ -573,26 +710,47 @@ export class Trainer {
       })
     ) {
       const { audio, visual, labelTensor } = this.#toTensors(batch);
-      tf.tidy(() => {
+      // Per head: predicted audio and visual classes, then confidences.
+      const [lossSum, fusedPredicted, ...perHead] = tf.tidy(() => {
         const outputs = model.predict(audio, visual);
-        const lossSum = crossEntropy(outputs.fused, labelTensor)
-          .mul(batch.size).dataSync()[0];
-        const fusedPredicted = tf.argMax(outputs.fused, 1).dataSync();
+        const tensors: tf.Tensor[] = [
+          tf.mul(crossEntropy(outputs.fused, labelTensor), batch.size),
+          tf.argMax(outputs.fused, 1),
+        ];
         for (const head of heads) {
           const logits = head === "probe" ? outputs.probe : outputs.split!;
-          accumulators[head].add(
-            batch.labels,
-            {
-              fused: fusedPredicted,
-              audio: tf.argMax(logits.audio, 1).dataSync(),
-              visual: tf.argMax(logits.visual, 1).dataSync(),
-            },
-            lossSum,
-            trueClassConfidencePair(logits.audio, logits.visual, batch.labels),
+          tensors.push(
+            tf.argMax(logits.audio, 1),
+            tf.argMax(logits.visual, 1),
+            confidencePair(logits.audio, logits.visual, batch.labels),
           );
         }
+        return tensors;
       });
+      const values = await Promise.all(
+        [lossSum, fusedPredicted, ...perHead].map((tensor) => tensor.data()),
+      );
+      tf.dispose([lossSum, fusedPredicted, ...perHead]);
       tf.dispose([audio, visual, labelTensor]);
+      heads.forEach((head, h) => {
+        const [audioPredicted, visualPredicted, confidences] = values.slice(
+          2 + 3 * h,
+          5 + 3 * h,
+        );
+        const [audioConfidence, visualConfidence] = splitPair(
+          confidences as Float32Array,
+        );
+        accumulators[head].add(
+          batch.labels,
+          {
+            fused: values[1],
+            audio: audioPredicted,
+            visual: visualPredicted,
+          },
+          values[0][0],
+          { audio: audioConfidence, visual: visualConfidence },
+        );
+      });
     }
     const probe = accumulators.probe;
     const row: MetricsRow = {
@@ -707,35 +865,56 @@ export function crossEntropy(
   });
 }
 
-function trueClassConfidencePair(
+/**
+ * Returns softmax(z)[c_i] of each sample for audio and visual logits
+ * [B, K], stacked as [2, B] so that one read fetches both.
+ */
+function confidencePair(
   audio: tf.Tensor2D,
   visual: tf.Tensor2D,
   labels: Int32Array,
-): { audio: Float32Array; visual: Float32Array } {
+): tf.Tensor2D {
   return tf.tidy(() => {
     const oneHot = tf.oneHot(tf.tensor1d(labels, "int32"), audio.shape[1]);
-    const both = tf.stack([
+    return tf.stack([
       tf.sum(tf.mul(tf.softmax(audio), oneHot), 1),
       tf.sum(tf.mul(tf.softmax(visual), oneHot), 1),
-    ]);
-    const values = both.dataSync() as Float32Array;
-    const b = labels.length;
-    return { audio: values.slice(0, b), visual: values.slice(b) };
+    ]) as tf.Tensor2D;
   });
 }
 
-function firstNonFinite(named: Record<string, tf.Tensor>): string | undefined {
+/** Splits the values of {@linkcode confidencePair} into audio and visual. */
+function splitPair(values: Float32Array): [Float32Array, Float32Array] {
+  const b = values.length / 2;
+  return [values.slice(0, b), values.slice(b)];
+}
+
+/** Reads the confidences of {@linkcode confidencePair} synchronously. */
+function readConfidences(
+  audio: tf.Tensor2D,
+  visual: tf.Tensor2D,
+  labels: Int32Array,
+): [Float32Array, Float32Array] {
+  const pair = confidencePair(audio, visual, labels);
+  const values = pair.dataSync() as Float32Array;
+  pair.dispose();
+  return splitPair(values);
+}
+
+async function firstNonFinite(
+  named: Record<string, tf.Tensor>,
+): Promise<string | undefined> {
   const names = Object.keys(named);
   const total = tf.tidy(() =>
     tf.addN(names.map((name) => tf.sum(tf.square(named[name]))))
   );
-  const norm = total.dataSync()[0];
+  const norm = (await total.data())[0];
   total.dispose();
   if (Number.isFinite(norm)) return undefined;
   for (const name of names) {
-    const bad = tf.tidy(() =>
-      tf.logicalNot(tf.all(tf.isFinite(named[name]))).dataSync()[0]
-    );
+    const flag = tf.tidy(() => tf.logicalNot(tf.all(tf.isFinite(named[name]))));
+    const bad = (await flag.data())[0];
+    flag.dispose();
     if (bad) return `the gradient of "${name}"`;
   }
   // Every gradient is finite but their squared sum overflows.

@@ -2,11 +2,12 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { setupBackend } from "../backend/select.ts";
 import { createStrategy } from "../balance/registry.ts";
+import type { BalanceStrategy } from "../balance/strategy.ts";
 import { loadEmbeddedDigits } from "../data/embedded.ts";
 import type { AudioVisualDataset } from "../data/types.ts";
 import { AudioVisualModel } from "../models/model.ts";
 import { assertRelativeError } from "../_testing.ts";
-import { NonFiniteError, Trainer } from "./trainer.ts";
+import { NonFiniteError, Trainer, type TrainerOptions } from "./trainer.ts";
 
 const data = await loadEmbeddedDigits({
   trainSize: 48,
@@ -15,9 +16,10 @@ const data = await loadEmbeddedDigits({
 });
 
 function makeTrainer(
-  method: string,
+  method: string | BalanceStrategy,
   dataset: AudioVisualDataset = data,
   seed = 1,
+  options: Partial<TrainerOptions> = {},
 ) {
   const model = new AudioVisualModel({
     numClasses: 10,
@@ -27,12 +29,14 @@ function makeTrainer(
     visualChannels: 1,
     seed,
   });
-  const trainer = new Trainer(model, createStrategy(method), dataset, {
+  const strategy = typeof method === "string" ? createStrategy(method) : method;
+  const trainer = new Trainer(model, strategy, dataset, {
     epochs: 4,
     batchSize: 8,
     lr: 0.01,
     seed,
     evalBatchSize: 32,
+    ...options,
   });
   return { model, trainer };
 }
@@ -48,13 +52,13 @@ Deno.test("Trainer keeps tensor count flat", async () => {
       training: true,
     })];
     // The first step creates the momentum buffers.
-    trainer.trainStep(batches[0], 3, 0, 0.01);
+    await trainer.trainStep(batches[0], 3, 0, 0.01);
     const before = tf.memory().numTensors;
     const steps = method === "camdrop" ? 100 : 20;
     for (let step = 1; step <= steps; step++) {
-      trainer.trainStep(batches[step % batches.length], 3, step, 0.01);
+      await trainer.trainStep(batches[step % batches.length], 3, step, 0.01);
     }
-    trainer.evaluate("val");
+    await trainer.evaluate("val");
     assert.equal(tf.memory().numTensors, before, `${method} leaks tensors`);
     trainer.dispose();
     model.dispose();
@@ -226,7 +230,7 @@ Deno.test("micro-batches match the whole batch", async () => {
       seed: 3,
       microBatch,
     });
-    const result = trainer.trainStep(batch, 1, 0, 0.1);
+    const result = await trainer.trainStep(batch, 1, 0, 0.1);
     assert.ok(Number.isFinite(result.loss));
     weights.push(
       [...model.store.trainable.values()].map((w) => [...w.dataSync()]),
@@ -237,6 +241,42 @@ Deno.test("micro-batches match the whole batch", async () => {
   const whole = weights[0].flat();
   const micro = weights[1].flat();
   assertRelativeError("weights after one step", micro, whole, 1e-4);
+});
+
+Deno.test("prepass reads match synchronous reads", async () => {
+  await setupBackend("wasm");
+  const batches = [...data.batches("train", {
+    batchSize: 8,
+    seed: 1,
+    epoch: 0,
+    training: true,
+  })];
+  const runs = [];
+  for (const valueReads of ["sync", "prepass"] as const) {
+    const strategy = createStrategy("camdrop", {
+      camdrop: { rMax: 0.5, warmupStart: 1 },
+    });
+    const { model, trainer } = makeTrainer(strategy, data, 1, { valueReads });
+    const before = tf.memory().numTensors;
+    const results = [];
+    for (let step = 0; step < 3; step++) {
+      results.push(await trainer.trainStep(batches[step], 0, step, 0.01));
+    }
+    // Momentum buffers are the only new tensors.
+    const slots = model.store.trainable.size;
+    assert.equal(tf.memory().numTensors, before + slots, `${valueReads} leaks`);
+    const weights = [...model.store.trainable.values()].map((w) => [
+      ...w.dataSync(),
+    ]);
+    runs.push({ results, weights });
+    trainer.dispose();
+    model.dispose();
+  }
+  // Both ways compute the same masks and the same taped pass.
+  const [sync, prepass] = runs;
+  assert.ok(sync.results[0].stats.masked_fraction_audio > 0);
+  assert.deepEqual(prepass.results, sync.results);
+  assert.deepEqual(prepass.weights, sync.weights);
 });
 
 Deno.test("micro-batch auto keeps small models whole", async () => {
@@ -285,6 +325,14 @@ Deno.test("Trainer rejects mismatched data and options", () => {
         batchSize: 1,
       }),
     /batch size must be an integer >= 2/,
+  );
+  assert.throws(
+    () =>
+      new Trainer(ok, createStrategy("naive"), data, {
+        epochs: 1,
+        valueReads: "later" as "sync",
+      }),
+    /valueReads must be "auto", "sync" or "prepass", got "later"/,
   );
   ok.dispose();
 });
