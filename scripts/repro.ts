@@ -306,6 +306,14 @@ writeErr(
     backend.fallbackReason ? ` (fallback: ${backend.fallbackReason})` : ""
   }\n`,
 );
+if (backend.name === "wasm") {
+  const { blas } = backend;
+  writeErr(
+    blas.used
+      ? `convolutions: OpenBLAS (${blas.library}, ${blas.threads} threads)\n`
+      : `convolutions: plain wasm kernels (${blas.reason})\n`,
+  );
+}
 
 // Ctrl-C: every complete epoch is already on disk (written atomically), so
 // mark the unfinished runs and exit; rerunning resumes them.
