@@ -1,6 +1,7 @@
 /**
- * Figures as Plotly specs, their HTML, PNG, SVG and PDF export, and MIME
- * bundles for notebooks.
+ * Figures as Plotly specs (Figures 1, 3 and 4 and the tables as bar
+ * charts), their HTML, PNG, SVG and PDF export, and MIME bundles for
+ * notebooks.
  *
  * @module
  */
@@ -28,6 +29,7 @@ export {
   type Figure4Options,
   type PlotlyFigure,
 } from "./figure4.ts";
+export { tableFigure, type TableFigureOptions } from "./table_figure.ts";
 export {
   CHROMIUM_ARGS,
   decodeDataUrl,
