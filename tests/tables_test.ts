@@ -332,8 +332,8 @@ Deno.test("table 1 grid resumes after SIGKILL", async (t) => {
     const index = tasks.indexOf("embedded-concat-naive-s0-adam");
     assert.ok(index >= 0);
     const before = await completeRuns(out);
-    const one = await task(...allArgs, "--task-index", String(index));
-    assert.equal(one.code, 0, one.stderr);
+    const single = await task(...allArgs, "--task-index", String(index));
+    assert.equal(single.code, 0, single.stderr);
     const after = await completeRuns(out);
     assert.deepEqual(
       after.filter((run) => !before.includes(run)),

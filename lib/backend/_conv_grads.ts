@@ -60,7 +60,7 @@ export function checkConvGradAttrs(
 }
 
 /** Resolves the forward convolution's geometry from the kernel attrs. */
-function convInfo(
+export function convInfo(
   inputShape: number[],
   filterShape: number[],
   attrs: ConvGradAttrs,

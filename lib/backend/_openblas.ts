@@ -1,7 +1,7 @@
 /**
  * OpenBLAS's `cblas_sgemm` through `Deno.dlopen`, for the BLAS convolution
- * kernels. Loading never throws: a missing library or a missing FFI
- * permission comes back as a reason, so that callers can fall back.
+ * kernels. Loading catches its errors: a missing library or a missing FFI
+ * permission is returned as a reason, so that callers can fall back.
  *
  * @module
  */

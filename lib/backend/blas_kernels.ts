@@ -28,6 +28,7 @@ import {
   type ConvGeometry,
   type Memory,
 } from "./_blas_conv.ts";
+import { convInfo } from "./_conv_grads.ts";
 import {
   loadOpenBlas,
   type OpenBlas,
@@ -132,16 +133,7 @@ function geometry(
   filterShape: number[],
   attrs: ConvAttrs,
 ): { geometry: ConvGeometry; outShape: number[] } {
-  const info = tf.backend_util.computeConv2DInfo(
-    inputShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    "channelsLast",
-  );
+  const info = convInfo(inputShape, filterShape, attrs);
   return {
     outShape: info.outShape,
     geometry: {

@@ -192,9 +192,9 @@ async function tryWasm(
 function blasRequest(
   option: SetupBackendOptions["blas"],
 ): false | BlasKernelOptions {
-  const wanted = option ?? blasRequestedByEnvironment();
-  if (wanted === false) return false;
-  return wanted === true ? {} : wanted;
+  const requested = option ?? blasRequestedByEnvironment();
+  if (requested === false) return false;
+  return requested === true ? {} : requested;
 }
 
 /** Imports the webgpu backend after checking for an adapter. */

@@ -78,7 +78,7 @@ Deno.test("planAll() applies config layers to every run", () => {
     assert.equal(config.train.epochs, 1, config.name);
     assert.equal(config.model.width, 2, config.name);
   }
-  // Table 4 keeps its own learning rates whatever the layers say.
+  // Table 4 keeps its own learning rates whatever the layers set.
   const lrs = plan.tables[2].grid.map((run) => run.config.train.lr);
   assert.deepEqual(lrs, [1e-3, 1e-3, 5e-4, 1e-4]);
   // Runs of the preset's own settings keep the plain run name, so
