@@ -8,6 +8,7 @@
 
 /// <reference lib="deno.worker" />
 
+import { blasRequestedByEnvironment } from "../backend/blas_kernels.ts";
 import { setupBackend } from "../backend/select.ts";
 import type { BackendRequest } from "../backend/select.ts";
 import type { RunConfig } from "./config.ts";
@@ -25,13 +26,24 @@ export interface WorkerRequest {
   environment: Record<string, unknown>;
   /** Options of the evaluation after training. */
   evaluation: RunOptions["evaluation"];
+  /**
+   * OpenBLAS threads, so that workers training at the same time share the
+   * cores instead of each starting one thread per core.
+   */
+  blasThreads: number;
 }
 
 self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
-  const { config, outDir, reuse, environment, evaluation } = event.data;
+  const { config, outDir, reuse, environment, evaluation, blasThreads } =
+    event.data;
   try {
+    // CAMDROP_BLAS=0 still turns the OpenBLAS path off.
+    const blas = blasRequestedByEnvironment()
+      ? { threads: blasThreads }
+      : false;
     const backend = await setupBackend(config.backend as BackendRequest, {
       onWarning: (message) => self.postMessage({ type: "warning", message }),
+      blas,
     });
     const result = await runTraining(config, {
       outDir,

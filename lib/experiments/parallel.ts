@@ -129,6 +129,10 @@ export function runInWorker(
       reuse: options.reuse ?? true,
       environment: options.environment ?? {},
       evaluation: options.evaluation ?? {},
+      blasThreads: Math.max(
+        1,
+        Math.floor((navigator.hardwareConcurrency ?? 1) / (options.jobs ?? 1)),
+      ),
     };
     worker.postMessage(request);
   });
