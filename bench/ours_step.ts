@@ -6,6 +6,7 @@
  *
  * Usage: deno run --allow-read --allow-env --allow-ffi bench/ours_step.ts
  *   --shape paper|default --method naive|camdrop --warmup N --steps N
+ *   [--batch N] [--micro-batch N] (default: the shape's)
  *   [--blas] (convolutions on OpenBLAS)
  *
  * @module
@@ -42,6 +43,8 @@ export interface OursResult {
   tfjs: string;
   /** Samples per step. */
   batchSize: number;
+  /** Samples per micro-batch (0: the whole batch in one pass). */
+  microBatch: number;
   /** Untimed steps run first. */
   warmup: number;
   /** Seconds of each timed step. */
@@ -74,6 +77,8 @@ export interface OursFailure {
   method: string;
   /** Samples per step that were tried. */
   batchSize: number;
+  /** Samples per micro-batch that were tried (0: the whole batch). */
+  microBatch: number;
   /** First line of the error. */
   error: string;
   /** Whether the wasm heap had grown to within 256 MiB of its 4 GiB limit. */
@@ -183,7 +188,8 @@ function wasmHeapBytes(): number | undefined {
 /**
  * Measures one case. Progress lines go to `log`. With `blas`, the
  * convolutions run on OpenBLAS, and a missing OpenBLAS is an error rather
- * than a silent fallback.
+ * than a silent fallback. A `microBatch` between 0 and the batch size
+ * splits each step into micro-batches whose gradients are summed.
  */
 export async function measureOurs(
   shape: ShapeName,
@@ -193,6 +199,7 @@ export async function measureOurs(
   steps: number,
   log: (message: string) => void,
   blas = false,
+  microBatch = 0,
 ): Promise<OursResult> {
   const spec = { ...shapeSpec(shape), batchSize };
   const info = await setupBackend("wasm", { blas });
@@ -219,6 +226,7 @@ export async function measureOurs(
     lr: spec.lr,
     momentum: spec.momentum,
     weightDecay: spec.weightDecay,
+    microBatch,
   });
   await strategy.onEpochStart?.({
     epoch: 0,
@@ -291,6 +299,7 @@ export async function measureOurs(
     blas: info.blas,
     tfjs: info.tfjsVersion,
     batchSize: spec.batchSize,
+    microBatch: microBatch > 0 && microBatch < spec.batchSize ? microBatch : 0,
     warmup,
     stepSeconds,
     medianSeconds,
@@ -325,6 +334,7 @@ if (import.meta.main) {
       shape: { type: "string" },
       method: { type: "string", default: "naive" },
       batch: { type: "string" },
+      "micro-batch": { type: "string" },
       warmup: { type: "string", default: "1" },
       steps: { type: "string", default: "3" },
       blas: { type: "boolean", default: false },
@@ -341,6 +351,9 @@ if (import.meta.main) {
   const batchSize = values.batch === undefined
     ? shapeSpec(shape).batchSize
     : positiveInteger("batch", values.batch, 2);
+  const microBatch = values["micro-batch"] === undefined
+    ? shapeSpec(shape).microBatch
+    : positiveInteger("micro-batch", values["micro-batch"], 0);
   const encoder = new TextEncoder();
   try {
     const result = await measureOurs(
@@ -351,6 +364,7 @@ if (import.meta.main) {
       positiveInteger("steps", values.steps, 1),
       (message) => Deno.stderr.writeSync(encoder.encode(`  ${message}\n`)),
       values.blas,
+      microBatch,
     );
     console.log(JSON.stringify(result));
   } catch (error) {
@@ -361,6 +375,7 @@ if (import.meta.main) {
       shape,
       method: values.method,
       batchSize,
+      microBatch,
       error: String(error).split("\n")[0],
       outOfMemory: heap !== undefined &&
         heap > WASM_HEAP_LIMIT_BYTES - 256 * 1024 ** 2,

@@ -22,6 +22,11 @@ export interface Measurement {
   threads: number;
   /** Samples per step. */
   batchSize: number;
+  /**
+   * Samples per micro-batch when the step summed the gradients of several
+   * (ours only; 0 or absent: the whole batch in one pass).
+   */
+  microBatch?: number;
   /** Untimed steps before the timed ones. */
   warmup: number;
   /** Timed steps. */
@@ -314,7 +319,11 @@ export function tableRows(report: Report): string[][] {
       implementationName(m),
       m.method,
       String(m.threads),
-      String(m.batchSize),
+      m.microBatch
+        ? `${m.batchSize} (${m.microBatch} x ${
+          Math.ceil(m.batchSize / m.microBatch)
+        })`
+        : String(m.batchSize),
       `${m.warmup} + ${m.timedSteps}`,
       m.medianSeconds.toFixed(3),
       m.samplesPerSecond.toFixed(2),

@@ -100,18 +100,27 @@ const OURS_CASES: Record<"full" | "quick", [Variant, string][]> = {
   quick: [["plain", "naive"], ["blas", "naive"], ["blas", "camdrop"]],
 };
 
-/** Runs our step for one shape and method, halving the batch on a full heap. */
+/**
+ * Runs our step for one shape and method at the shape's batch size,
+ * halving the micro-batch (0: the whole batch) while the heap is full.
+ */
 async function measureOursCase(
   shape: ShapeName,
   variant: Variant,
   method: string,
-  firstBatch: number,
+  firstMicroBatch: number,
   plan: StepPlan,
   failures: Failure[],
 ): Promise<{ measurement?: Measurement; openBlas?: string }> {
-  for (let batch = firstBatch; batch >= 2; batch = Math.floor(batch / 2)) {
+  const batch = shapeSpec(shape).batchSize;
+  for (
+    let micro = firstMicroBatch;
+    micro >= 0;
+    micro = micro === 1 ? -1 : Math.floor((micro || batch) / 2)
+  ) {
     const name = variant === "blas" ? "ours BLAS" : "ours";
-    const label = `${name} ${shape} ${method}, batch ${batch}`;
+    const label = `${name} ${shape} ${method}, batch ${batch}` +
+      (micro > 0 ? ` in micro-batches of ${micro}` : "");
     log(`${label}: ${plan.warmup} warm-up + ${plan.steps} timed step(s)`);
     const output = await runChild(Deno.execPath(), [
       "run",
@@ -120,6 +129,7 @@ async function measureOursCase(
       `--shape=${shape}`,
       `--method=${method}`,
       `--batch=${batch}`,
+      `--micro-batch=${micro}`,
       `--warmup=${plan.warmup}`,
       `--steps=${plan.steps}`,
       ...(variant === "blas" ? ["--blas"] : []),
@@ -132,6 +142,7 @@ async function measureOursCase(
         method,
         threads: json.blas.used ? json.blas.threads ?? 1 : 1,
         batchSize: batch,
+        microBatch: json.microBatch,
         warmup: plan.warmup,
         timedSteps: json.stepSeconds.length,
         medianSeconds: json.medianSeconds,
@@ -370,16 +381,16 @@ async function main(): Promise<void> {
 
   // Our step: the small default model first, then the CREMA-D shapes,
   // each with the plain kernels and with the convolutions on OpenBLAS.
-  const oursBatches: Partial<Record<ShapeName, Set<number>>> = {};
   let openBlas: string | undefined;
   for (const shape of selected) {
-    const batches = new Map<Variant, number>();
+    // A micro-batch that filled the heap once is not tried again.
+    const microBatches = new Map<Variant, number>();
     for (const [variant, method] of OURS_CASES[mode]) {
       const result = await measureOursCase(
         shape,
         variant,
         method,
-        batches.get(variant) ?? shapeSpec(shape).batchSize,
+        microBatches.get(variant) ?? shapeSpec(shape).microBatch,
         plan[shape],
         failures,
       );
@@ -387,33 +398,26 @@ async function main(): Promise<void> {
       if (m === undefined) continue;
       measurements.push(m);
       openBlas ??= result.openBlas;
-      batches.set(variant, m.batchSize);
-      (oursBatches[shape] ??= new Set()).add(m.batchSize);
+      microBatches.set(variant, m.microBatch ?? 0);
     }
   }
 
-  // PyTorch at the shape's batch and, when ours needed a smaller one, at that.
+  // PyTorch at the shape's batch, in one pass.
   let mkldnn: boolean | undefined;
   if (python.torch !== undefined) {
     for (const shape of selected) {
-      const batches = new Set([
-        shapeSpec(shape).batchSize,
-        ...(oursBatches[shape] ?? []),
-      ]);
-      for (const batch of batches) {
-        for (const threads of [1, 2]) {
-          const result = await measureTorchCase(
-            shape,
-            batch,
-            threads,
-            plan[shape],
-            failures,
-          );
-          if (result.measurement !== undefined) {
-            measurements.push(result.measurement);
-          }
-          mkldnn ??= result.mkldnn;
+      for (const threads of [1, 2]) {
+        const result = await measureTorchCase(
+          shape,
+          shapeSpec(shape).batchSize,
+          threads,
+          plan[shape],
+          failures,
+        );
+        if (result.measurement !== undefined) {
+          measurements.push(result.measurement);
         }
+        mkldnn ??= result.mkldnn;
       }
     }
   }

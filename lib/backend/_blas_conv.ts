@@ -93,6 +93,27 @@ function rowsPerChunk(g: ConvGeometry): number {
 }
 
 /**
+ * Shortest run, in floats, copied with `TypedArray.set`. Below it a loop is
+ * faster, because each `set` call costs a view object.
+ */
+const SET_MIN_FLOATS = 24;
+
+/** Copies `length` floats from `source[from..]` to `target[to..]`. */
+function copyRun(
+  source: Float32Array,
+  from: number,
+  target: Float32Array,
+  to: number,
+  length: number,
+): void {
+  if (length >= SET_MIN_FLOATS) {
+    target.set(source.subarray(from, from + length), to);
+    return;
+  }
+  for (let t = 0; t < length; t++) target[to + t] = source[from + t];
+}
+
+/**
  * Copies the input patches of output pixels [m0, m1) into `col`, one row
  * of K floats per pixel, with zeros where a patch reaches into padding.
  */
@@ -127,8 +148,7 @@ function im2col(
       const rowStart = xStart + (n * inHeight + row) * inWidth * inChannels;
       if (inside) {
         // The kw taps of this row are one contiguous run of kw * Ci floats.
-        const s = rowStart + left * inChannels;
-        for (let t = 0; t < runLength; t++) col[d + t] = x[s + t];
+        copyRun(x, rowStart + left * inChannels, col, d, runLength);
         d += runLength;
         continue;
       }
@@ -137,8 +157,7 @@ function im2col(
         if (column < 0 || column >= inWidth) {
           col.fill(0, d, d + inChannels);
         } else {
-          const s = rowStart + column * inChannels;
-          for (let t = 0; t < inChannels; t++) col[d + t] = x[s + t];
+          copyRun(x, rowStart + column * inChannels, col, d, inChannels);
         }
         d += inChannels;
       }
@@ -209,6 +228,21 @@ export function conv2dGemm(
   filter: number,
   y: number,
 ): void {
+  convolve(blas, memory, g, x, pointerAt(memory, filter), y);
+}
+
+/**
+ * Computes y = conv2d(x, filter) into y, where the K x Co filter matrix
+ * may live outside `memory`.
+ */
+function convolve(
+  blas: OpenBlas,
+  memory: Memory,
+  g: ConvGeometry,
+  x: number,
+  filter: Deno.PointerValue,
+  y: number,
+): void {
   const m = g.batchSize * g.outHeight * g.outWidth;
   const k = patchSize(g);
   const co = g.outChannels;
@@ -222,7 +256,7 @@ export function conv2dGemm(
       1,
       pointerAt(memory, x),
       k,
-      pointerAt(memory, filter),
+      filter,
       co,
       0,
       pointerAt(memory, y),
@@ -245,7 +279,7 @@ export function conv2dGemm(
       1,
       colPointer,
       k,
-      pointerAt(memory, filter),
+      filter,
       co,
       0,
       pointerAt(memory, y + m0 * co),
@@ -310,7 +344,71 @@ export function conv2dFilterGradGemm(
   }
 }
 
-/** Computes the input gradient dx [N, H, W, Ci] = col2im(dy W^T). */
+/**
+ * At stride 1 the input gradient is itself a convolution: dy, padded by
+ * kh - 1 - padTop rows and kw - 1 - padLeft columns, correlated with the
+ * filter rotated by 180 degrees and with Ci and Co swapped. This is the
+ * geometry of that convolution, or undefined when the padding does not
+ * allow it (then col2im is used).
+ */
+function transposedGeometry(g: ConvGeometry): ConvGeometry | undefined {
+  if (g.strideHeight !== 1 || g.strideWidth !== 1) return undefined;
+  const padTop = g.filterHeight - 1 - g.padTop;
+  const padLeft = g.filterWidth - 1 - g.padLeft;
+  if (padTop < 0 || padLeft < 0) return undefined;
+  return {
+    batchSize: g.batchSize,
+    inHeight: g.outHeight,
+    inWidth: g.outWidth,
+    inChannels: g.outChannels,
+    outHeight: g.inHeight,
+    outWidth: g.inWidth,
+    outChannels: g.inChannels,
+    filterHeight: g.filterHeight,
+    filterWidth: g.filterWidth,
+    strideHeight: 1,
+    strideWidth: 1,
+    padTop,
+    padLeft,
+  };
+}
+
+let rotatedScratch = new Float32Array(0);
+
+/**
+ * Writes the filter [kh, kw, Ci, Co] rotated by 180 degrees, as
+ * [kh, kw, Co, Ci], into a scratch array and returns it.
+ */
+function rotatedFilter(
+  w: Float32Array,
+  start: number,
+  g: ConvGeometry,
+): Float32Array {
+  const { filterHeight: kh, filterWidth: kw } = g;
+  const ci = g.inChannels;
+  const co = g.outChannels;
+  const size = kh * kw * ci * co;
+  if (rotatedScratch.length < size) rotatedScratch = new Float32Array(size);
+  const out = rotatedScratch;
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      const source = start + ((kh - 1 - a) * kw + (kw - 1 - b)) * ci * co;
+      const target = (a * kw + b) * co * ci;
+      for (let i = 0; i < ci; i++) {
+        for (let o = 0; o < co; o++) {
+          out[target + o * ci + i] = w[source + i * co + o];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Computes the input gradient dx [N, H, W, Ci]: at stride 1 as the
+ * convolution of {@linkcode transposedGeometry} (im2col copies only), at
+ * other strides as col2im(dy W^T).
+ */
 export function conv2dInputGradGemm(
   blas: OpenBlas,
   memory: Memory,
@@ -338,6 +436,12 @@ export function conv2dInputGradGemm(
       pointerAt(memory, dx),
       k,
     );
+    return;
+  }
+  const transposed = transposedGeometry(g);
+  if (transposed !== undefined) {
+    const rotated = rotatedFilter(memory.floats, filter, g);
+    convolve(blas, memory, transposed, dy, Deno.UnsafePointer.of(rotated), dx);
     return;
   }
   const inputSize = g.batchSize * g.inHeight * g.inWidth * g.inChannels;

@@ -43,8 +43,8 @@ function checkOpenBlas(): void {
   }
 }
 
-// Cases beyond the shared table: stride 1 with numeric and explicit pads,
-// and batch 1 with 1x1 and 7x7 filters.
+// Cases beyond the shared table: stride 1 with numeric and explicit pads
+// (one wider than the filter), and batch 1 with 1x1 and 7x7 filters.
 const CASES: ConvCase[] = [
   ...CONV_CASES,
   {
@@ -74,6 +74,15 @@ const CASES: ConvCase[] = [
     filter: [3, 3, 3, 5],
     strides: 1,
     pad: [[0, 0], [0, 2], [2, 1], [0, 0]],
+  },
+  {
+    // Padding wider than the filter: the stride-1 input gradient cannot be
+    // a convolution of dy and goes through col2im.
+    name: "pad beyond the filter s1",
+    x: [2, 5, 6, 3],
+    filter: [2, 2, 3, 4],
+    strides: 1,
+    pad: [[0, 0], [3, 0], [0, 2], [0, 0]],
   },
 ];
 
