@@ -175,6 +175,93 @@ Deno.test({
   },
 });
 
+interface PoolCase {
+  name: string;
+  x: [number, number, number, number];
+  filterSize: number;
+  strides: number;
+  pad: "same" | "valid" | number;
+}
+
+const POOL_CASES: PoolCase[] = [
+  {
+    name: "3x3 s2 same",
+    x: [2, 17, 14, 5],
+    filterSize: 3,
+    strides: 2,
+    pad: "same",
+  },
+  {
+    name: "3x3 s1 same",
+    x: [1, 7, 9, 3],
+    filterSize: 3,
+    strides: 1,
+    pad: "same",
+  },
+  {
+    name: "2x2 s2 valid",
+    x: [3, 8, 9, 4],
+    filterSize: 2,
+    strides: 2,
+    pad: "valid",
+  },
+  { name: "3x3 s2 pad 1", x: [1, 9, 6, 2], filterSize: 3, strides: 2, pad: 1 },
+];
+
+/**
+ * Runs MaxPoolGrad on the active backend for x = relu(values), so that
+ * windows of zeros tie, as after the ImageNet stem's ReLU.
+ */
+function runPoolGrad(
+  c: PoolCase,
+  x = tf.relu(tf.tensor4d(values(sizeOf(c.x), 4), c.x)),
+): Float32Array {
+  const attrs = { filterSize: c.filterSize, strides: c.strides, pad: c.pad };
+  const y = tf.maxPool(x as tf.Tensor4D, c.filterSize, c.strides, c.pad);
+  const dy = tf.tensor4d(values(y.size, 5), y.shape);
+  const dx = tf.engine().runKernel(
+    tf.MaxPoolGrad,
+    { dy, input: x, output: y },
+    attrs,
+  ) as tf.Tensor;
+  const out = dx.dataSync() as Float32Array;
+  tf.dispose([x, y, dy, dx]);
+  return out;
+}
+
+Deno.test({
+  name: "max-pool gradient matches cpu",
+  ignore: skip,
+  fn: async () => {
+    checkOpenBlas();
+    for (const c of POOL_CASES) {
+      const ours = await onBlas(() => runPoolGrad(c));
+      const reference = await onCpu(() => runPoolGrad(c));
+      assertRelativeError(c.name, ours, reference, KERNEL_TOLERANCE);
+    }
+  },
+});
+
+Deno.test({
+  name: "max-pool gradient picks the first tie",
+  ignore: skip,
+  fn: async () => {
+    checkOpenBlas();
+    // One 2x2 window holding 3, 7, 7, 1: the gradient goes to the first 7.
+    const c: PoolCase = {
+      name: "tie",
+      x: [1, 2, 2, 1],
+      filterSize: 2,
+      strides: 2,
+      pad: "valid",
+    };
+    const dx = await onBlas(() =>
+      runPoolGrad(c, tf.tensor4d([3, 7, 7, 1], c.x))
+    );
+    assert.deepEqual([...dx], [0, values(1, 5)[0], 0, 0]);
+  },
+});
+
 /** Counts the elements whose float32 bits differ. */
 function countDifferences(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length, "lengths differ");
