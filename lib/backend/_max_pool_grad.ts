@@ -11,23 +11,7 @@
  * @module
  */
 
-/** Geometry of one 2-D max pool, in the names of tfjs's Conv2DInfo. */
-export interface PoolGeometry {
-  batchSize: number;
-  inHeight: number;
-  inWidth: number;
-  channels: number;
-  outHeight: number;
-  outWidth: number;
-  filterHeight: number;
-  filterWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  /** Rows of padding above the input (never chosen as a maximum). */
-  padTop: number;
-  /** Columns of padding left of the input. */
-  padLeft: number;
-}
+import type { ConvGeometry } from "./_blas_conv.ts";
 
 let best = new Float32Array(0);
 let where = new Int32Array(0);
@@ -35,16 +19,18 @@ let where = new Int32Array(0);
 /**
  * Writes dx = the gradient of max-pooling `x` given the output gradient
  * `dy`. `x`, `dy` and `dx` are float indices into `floats`; dx is
- * overwritten.
+ * overwritten. The pool's channels are `g.inChannels`, and padding is
+ * never chosen as a maximum.
  */
 export function maxPoolGradInto(
   floats: Float32Array,
   x: number,
   dy: number,
   dx: number,
-  g: PoolGeometry,
+  g: ConvGeometry,
 ): void {
-  const { inHeight, inWidth, channels, outHeight, outWidth } = g;
+  const { inHeight, inWidth, outHeight, outWidth } = g;
+  const channels = g.inChannels;
   const imageSize = inHeight * inWidth * channels;
   floats.fill(0, dx, dx + g.batchSize * imageSize);
   if (best.length < channels) {

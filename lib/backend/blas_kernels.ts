@@ -145,23 +145,25 @@ function geometry(
   attrs: ConvAttrs,
 ): { geometry: ConvGeometry; outShape: number[] } {
   const info = convInfo(inputShape, filterShape, attrs);
+  return { outShape: info.outShape, geometry: geometryOf(info) };
+}
+
+/** Picks the fields of {@linkcode ConvGeometry} from a tfjs Conv2DInfo. */
+function geometryOf(info: tf.backend_util.Conv2DInfo): ConvGeometry {
   return {
-    outShape: info.outShape,
-    geometry: {
-      batchSize: info.batchSize,
-      inHeight: info.inHeight,
-      inWidth: info.inWidth,
-      inChannels: info.inChannels,
-      outHeight: info.outHeight,
-      outWidth: info.outWidth,
-      outChannels: info.outChannels,
-      filterHeight: info.filterHeight,
-      filterWidth: info.filterWidth,
-      strideHeight: info.strideHeight,
-      strideWidth: info.strideWidth,
-      padTop: info.padInfo.top,
-      padLeft: info.padInfo.left,
-    },
+    batchSize: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    inChannels: info.inChannels,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    outChannels: info.outChannels,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
   };
 }
 
@@ -342,20 +344,7 @@ function blasKernels(
         floatOffset(backend, x),
         floatOffset(backend, dy),
         floatOffset(backend, out),
-        {
-          batchSize: info.batchSize,
-          inHeight: info.inHeight,
-          inWidth: info.inWidth,
-          channels: info.inChannels,
-          outHeight: info.outHeight,
-          outWidth: info.outWidth,
-          filterHeight: info.filterHeight,
-          filterWidth: info.filterWidth,
-          strideHeight: info.strideHeight,
-          strideWidth: info.strideWidth,
-          padTop: info.padInfo.top,
-          padLeft: info.padInfo.left,
-        },
+        geometryOf(info),
       );
     }
     return out;
