@@ -164,19 +164,48 @@ const METHOD_SECTION = `## What is measured
   Its threads column is OpenBLAS's pool; every other kernel still runs on
   one wasm thread. Results are bit-identical from run to run at a fixed
   OpenBLAS thread count.
+- **WebGPU** (\`deno task bench --webgpu\`, "ours, tfjs webgpu"): the same
+  step on tfjs's webgpu backend, whole batches, with the adapter as Deno's
+  \`GPUAdapter.info\` names it. The step ends with reads of the loss and the
+  statistics, so its time includes the wait for the GPU. On a machine
+  without a GPU, the adapter is Mesa's software driver (llvmpipe).
 - **Ceiling**: NumPy \`matmul\` of float32 matrices on OpenBLAS
   (\`bench/sgemm.py\`), with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for
   that command, since a forced core type slows a current OpenBLAS.
 `;
 
+/** Names of Mesa's CPU Vulkan drivers, as WebGPU adapters report them. */
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
+
 function limitsSection(report: Report): string[] {
-  const lines = [
-    "## Limitations",
-    "",
-    "- No GPU figure exists yet: WebGPU on an NVIDIA GPU has not been " +
-    "measured, and neither has `@tensorflow/tfjs-node-gpu`, which cannot be " +
-    "installed without internet access.",
+  const lines = ["## Limitations", ""];
+  const gpus = [
+    ...new Set(
+      report.measurements
+        .filter((m) => m.implementation === "ours-webgpu")
+        .map((m) => m.device ?? "unknown adapter"),
+    ),
   ];
+  const hardware = gpus.filter((name) => !SOFTWARE_ADAPTER.test(name));
+  if (hardware.length === 0) {
+    lines.push(
+      "- No GPU figure exists yet: WebGPU on an NVIDIA GPU has not been " +
+        "measured (`deno task bench --webgpu` on a machine with one), and " +
+        "neither has `@tensorflow/tfjs-node-gpu`, which cannot be installed " +
+        "without internet access." +
+        (gpus.length > 0
+          ? ` The webgpu rows above ran on a software adapter (${
+            gpus.join("; ")
+          }), which tests the code path, not a GPU's speed.`
+          : ""),
+    );
+  } else {
+    lines.push(
+      `- The webgpu rows ran on ${hardware.join("; ")}. ` +
+        "`@tensorflow/tfjs-node-gpu` has not been measured: it cannot be " +
+        "installed without internet access.",
+    );
+  }
   const outOfMemory = report.failures.filter((f) => f.outOfMemory);
   if (outOfMemory.length > 0) {
     lines.push(

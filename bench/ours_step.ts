@@ -7,7 +7,7 @@
  * Usage: deno run --allow-read --allow-env --allow-ffi bench/ours_step.ts
  *   --shape paper|default --method naive|camdrop --warmup N --steps N
  *   [--batch N] [--micro-batch N] (default: the shape's)
- *   [--blas] (convolutions on OpenBLAS)
+ *   [--blas] (convolutions on OpenBLAS) [--backend wasm|webgpu]
  *
  * @module
  */
@@ -37,6 +37,8 @@ export interface OursResult {
   method: string;
   /** Active tfjs backend. */
   backend: string;
+  /** The WebGPU adapter (vendor, architecture, description), on webgpu. */
+  device?: string;
   /** Whether the convolutions ran on OpenBLAS, with its library and threads. */
   blas: BlasInfo;
   /** tfjs version. */
@@ -189,7 +191,8 @@ function wasmHeapBytes(): number | undefined {
  * Measures one case. Progress lines go to `log`. With `blas`, the
  * convolutions run on OpenBLAS, and a missing OpenBLAS is an error rather
  * than a silent fallback. A `microBatch` between 0 and the batch size
- * splits each step into micro-batches whose gradients are summed.
+ * splits each step into micro-batches whose gradients are summed. On
+ * "webgpu" the adapter must exist; there is no fallback to another backend.
  */
 export async function measureOurs(
   shape: ShapeName,
@@ -200,12 +203,14 @@ export async function measureOurs(
   log: (message: string) => void,
   blas = false,
   microBatch = 0,
+  backend: "wasm" | "webgpu" = "wasm",
 ): Promise<OursResult> {
   const spec = { ...shapeSpec(shape), batchSize };
-  const info = await setupBackend("wasm", { blas });
+  const info = await setupBackend(backend, { blas });
   if (blas && !info.blas.used) {
     throw new Error(`The BLAS kernels are not in use: ${info.blas.reason}`);
   }
+  const device = backend === "webgpu" ? await adapterName() : undefined;
   const dataset = spec.data === "embedded"
     ? await openEmbedded(spec)
     : new SyntheticDataset(spec);
@@ -296,6 +301,7 @@ export async function measureOurs(
     shape,
     method,
     backend: info.name,
+    device,
     blas: info.blas,
     tfjs: info.tfjsVersion,
     batchSize: spec.batchSize,
@@ -315,6 +321,20 @@ export async function measureOurs(
   trainer.dispose();
   model.dispose();
   return result;
+}
+
+/**
+ * Describes the WebGPU adapter in one line from `GPUAdapter.info`, leaving
+ * out the bare numbers (PCI ids) that Deno reports for vendor and device.
+ */
+async function adapterName(): Promise<string> {
+  const gpu = (navigator as { gpu?: GPU }).gpu;
+  const adapter = await gpu?.requestAdapter();
+  if (adapter == null) return "unknown adapter";
+  const info = adapter.info;
+  const parts = [info.vendor, info.architecture, info.device, info.description]
+    .filter((part) => part !== undefined && !/^\d*$/.test(part));
+  return parts.length > 0 ? [...new Set(parts)].join(", ") : "unnamed adapter";
 }
 
 function positiveInteger(option: string, value: string, min: number): number {
@@ -338,8 +358,14 @@ if (import.meta.main) {
       warmup: { type: "string", default: "1" },
       steps: { type: "string", default: "3" },
       blas: { type: "boolean", default: false },
+      backend: { type: "string", default: "wasm" },
     },
   });
+  if (values.backend !== "wasm" && values.backend !== "webgpu") {
+    throw new Error(
+      `Invalid --backend "${values.backend}": expected wasm or webgpu.`,
+    );
+  }
   const shape = values.shape as ShapeName;
   if (!SHAPES.includes(shape)) {
     throw new Error(
@@ -365,6 +391,7 @@ if (import.meta.main) {
       (message) => Deno.stderr.writeSync(encoder.encode(`  ${message}\n`)),
       values.blas,
       microBatch,
+      values.backend,
     );
     console.log(JSON.stringify(result));
   } catch (error) {

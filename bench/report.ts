@@ -11,9 +11,12 @@ import type { ShapeName } from "./cases.ts";
 export interface Measurement {
   /**
    * "ours" (tfjs wasm with its plain kernels), "ours-blas" (tfjs wasm
-   * with the convolutions on OpenBLAS) or "pytorch".
+   * with the convolutions on OpenBLAS), "ours-webgpu" (tfjs webgpu) or
+   * "pytorch".
    */
-  implementation: "ours" | "ours-blas" | "pytorch";
+  implementation: "ours" | "ours-blas" | "ours-webgpu" | "pytorch";
+  /** The WebGPU adapter, for "ours-webgpu". */
+  device?: string;
   /** Shape name. */
   shape: ShapeName;
   /** Balancing method. */
@@ -220,8 +223,45 @@ export function ratios(report: Report): Ratio[] {
       sgemm2,
     );
     blasRatios(report, shape, naive, push);
+    webGpuRatios(report, shape, push);
   }
   return out;
+}
+
+/** Adds the ratios of the webgpu step: PyTorch on the CPU and CAMDrop. */
+function webGpuRatios(
+  report: Report,
+  shape: ShapeName,
+  push: (label: string, a?: number, b?: number) => void,
+): void {
+  const naive = find(report, {
+    implementation: "ours-webgpu",
+    shape,
+    method: "naive",
+  });
+  if (naive === undefined) return;
+  const camdrop = find(report, {
+    implementation: "ours-webgpu",
+    shape,
+    method: "camdrop",
+  });
+  const torchRuns = report.measurements.filter((m) =>
+    m.implementation === "pytorch" && m.shape === shape &&
+    m.batchSize === naive.batchSize
+  );
+  for (const torch of torchRuns) {
+    push(
+      `${shape}: ours WebGPU naive / PyTorch CPU ${torch.threads} ` +
+        `thread(s), samples/s`,
+      naive.samplesPerSecond,
+      torch.samplesPerSecond,
+    );
+  }
+  push(
+    `${shape}: ours WebGPU CAMDrop / ours WebGPU naive, step time`,
+    camdrop?.medianSeconds,
+    camdrop?.batchSize === naive.batchSize ? naive.medianSeconds : undefined,
+  );
 }
 
 /** Adds the ratios of the BLAS path: speed-up, PyTorch and the ceiling. */
@@ -291,6 +331,8 @@ function implementationName(m: Measurement): string {
       return "ours, tfjs wasm";
     case "ours-blas":
       return "ours, tfjs wasm + OpenBLAS convs";
+    case "ours-webgpu":
+      return `ours, tfjs webgpu (${m.device ?? "unknown adapter"})`;
     case "pytorch":
       return "PyTorch CPU";
   }

@@ -5,7 +5,9 @@ import {
   type Measurement,
   ratios,
   type Report,
+  tableRows,
 } from "./report.ts";
+import { markdownReport } from "./markdown.ts";
 import { median } from "./stats.ts";
 
 function measurement(overrides: Partial<Measurement>): Measurement {
@@ -137,6 +139,63 @@ Deno.test("ratios compare the BLAS path", () => {
   );
   // The only ceiling in the report is for 1 thread.
   assert.equal(values.some((r) => r.label.includes("sgemm 2")), false);
+});
+
+Deno.test("ratios of the webgpu step", () => {
+  const values = ratios(report([
+    measurement({
+      implementation: "ours-webgpu",
+      device: "nvidia, hopper",
+      batchSize: 16,
+      samplesPerSecond: 40,
+      medianSeconds: 0.4,
+    }),
+    measurement({
+      implementation: "ours-webgpu",
+      method: "camdrop",
+      batchSize: 16,
+      medianSeconds: 0.5,
+    }),
+    measurement({
+      implementation: "pytorch",
+      threads: 2,
+      batchSize: 16,
+      samplesPerSecond: 5,
+    }),
+  ]));
+  const byLabel = new Map(values.map((r) => [r.label, r.value]));
+  assert.equal(
+    byLabel.get(
+      "paper: ours WebGPU naive / PyTorch CPU 2 thread(s), samples/s",
+    ),
+    8,
+  );
+  assert.equal(
+    byLabel.get("paper: ours WebGPU CAMDrop / ours WebGPU naive, step time"),
+    1.25,
+  );
+});
+
+Deno.test("webgpu rows name the adapter and micro-batches", () => {
+  const rows = tableRows(report([
+    measurement({ implementation: "ours-webgpu", device: "nvidia, hopper" }),
+    measurement({ batchSize: 16, microBatch: 8 }),
+  ]));
+  assert.equal(rows[1][1], "ours, tfjs webgpu (nvidia, hopper)");
+  assert.equal(rows[2][4], "16 (8 x 2)");
+});
+
+Deno.test("GPU limitation depends on the adapter", () => {
+  const software = markdownReport(report([
+    measurement({ implementation: "ours-webgpu", device: "mesa, llvmpipe" }),
+  ]));
+  assert.match(software, /No GPU figure exists yet/);
+  assert.match(software, /ran on a software adapter \(mesa, llvmpipe\)/);
+  const gpu = markdownReport(report([
+    measurement({ implementation: "ours-webgpu", device: "nvidia, hopper" }),
+  ]));
+  assert.doesNotMatch(gpu, /No GPU figure/);
+  assert.match(gpu, /The webgpu rows ran on nvidia, hopper\./);
 });
 
 Deno.test("markdownTable writes a header rule", () => {

@@ -45,6 +45,10 @@ Options:
   --output FILE  record file (default: docs/benchmarks.md).
   --shapes LIST  comma-separated shapes to measure: default, paper
                  (default: default,paper).
+  --webgpu       also measure our step on the webgpu backend (naive and
+                 CAMDrop, whole batches), for a machine with a GPU and its
+                 Vulkan driver. Without a GPU, WebGPU runs on Mesa's
+                 software driver, 10-20 times slower than wasm.
   --no-install   do not run apt-get to install the PyTorch reference
                  (python3-torch, python3-numpy, python3-threadpoolctl,
                  libopenblas0) when it is missing.
@@ -85,8 +89,29 @@ function reason(tail: string[], code: number): string {
   return `exit ${code}${last === undefined ? "" : `: ${last.trim()}`}`;
 }
 
-/** Our step with the plain wasm kernels or with the convolutions on BLAS. */
-type Variant = "plain" | "blas";
+/**
+ * Our step with the plain wasm kernels, with the convolutions on BLAS, or
+ * on the webgpu backend.
+ */
+type Variant = "plain" | "blas" | "webgpu";
+
+/** Cases of --webgpu, measured after the CPU cases of each shape. */
+const WEBGPU_CASES: [Variant, string][] = [
+  ["webgpu", "naive"],
+  ["webgpu", "camdrop"],
+];
+
+const IMPLEMENTATIONS: Record<Variant, Measurement["implementation"]> = {
+  plain: "ours",
+  blas: "ours-blas",
+  webgpu: "ours-webgpu",
+};
+
+const VARIANT_LABELS: Record<Variant, string> = {
+  plain: "ours",
+  blas: "ours BLAS",
+  webgpu: "ours WebGPU",
+};
 
 /** Variants and methods that a run measures, in run order. */
 const OURS_CASES: Record<"full" | "quick", [Variant, string][]> = {
@@ -118,13 +143,14 @@ async function measureOursCase(
     micro >= 0;
     micro = micro === 1 ? -1 : Math.floor((micro || batch) / 2)
   ) {
-    const name = variant === "blas" ? "ours BLAS" : "ours";
-    const label = `${name} ${shape} ${method}, batch ${batch}` +
+    const label =
+      `${VARIANT_LABELS[variant]} ${shape} ${method}, batch ${batch}` +
       (micro > 0 ? ` in micro-batches of ${micro}` : "");
     log(`${label}: ${plan.warmup} warm-up + ${plan.steps} timed step(s)`);
     const output = await runChild(Deno.execPath(), [
       "run",
       "-A",
+      "--unstable-webgpu",
       OURS_SCRIPT,
       `--shape=${shape}`,
       `--method=${method}`,
@@ -133,11 +159,13 @@ async function measureOursCase(
       `--warmup=${plan.warmup}`,
       `--steps=${plan.steps}`,
       ...(variant === "blas" ? ["--blas"] : []),
+      ...(variant === "webgpu" ? ["--backend=webgpu"] : []),
     ], { env: { NO_COLOR: "1" } });
     const json = output.json as OursResult | OursFailure | undefined;
     if (output.code === 0 && json !== undefined && "medianSeconds" in json) {
       const measurement: Measurement = {
-        implementation: variant === "blas" ? "ours-blas" : "ours",
+        implementation: IMPLEMENTATIONS[variant],
+        device: json.device,
         shape,
         method,
         threads: json.blas.used ? json.blas.threads ?? 1 : 1,
@@ -323,6 +351,7 @@ async function main(): Promise<void> {
         },
         "no-install": { type: "boolean", default: false },
         shapes: { type: "string", default: SHAPES.join(",") },
+        webgpu: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
       },
     }));
@@ -385,12 +414,19 @@ async function main(): Promise<void> {
   for (const shape of selected) {
     // A micro-batch that filled the heap once is not tried again.
     const microBatches = new Map<Variant, number>();
-    for (const [variant, method] of OURS_CASES[mode]) {
+    const cases = values.webgpu
+      ? [...OURS_CASES[mode], ...WEBGPU_CASES]
+      : OURS_CASES[mode];
+    for (const [variant, method] of cases) {
+      // The GPU has no 4 GiB heap, so webgpu starts with the whole batch.
+      const firstMicroBatch = variant === "webgpu"
+        ? 0
+        : shapeSpec(shape).microBatch;
       const result = await measureOursCase(
         shape,
         variant,
         method,
-        microBatches.get(variant) ?? shapeSpec(shape).microBatch,
+        microBatches.get(variant) ?? firstMicroBatch,
         plan[shape],
         failures,
       );
