@@ -40,6 +40,12 @@ import {
 import { convInfo } from "./_conv_grads.ts";
 import { maxPoolGradInto } from "./_max_pool_grad.ts";
 import {
+  BATCH_NORM_TRAIN,
+  BATCH_NORM_TRAIN_GRAD,
+  batchNormBackward,
+  batchNormForward,
+} from "./_batch_norm_fused.ts";
+import {
   loadOpenBlas,
   type OpenBlas,
   OPENBLAS_LIBRARIES,
@@ -51,6 +57,8 @@ const KERNEL_NAMES = [
   tf.Conv2DBackpropFilter,
   tf.Conv2DBackpropInput,
   tf.MaxPoolGrad,
+  BATCH_NORM_TRAIN,
+  BATCH_NORM_TRAIN_GRAD,
 ] as const;
 
 /** Options of {@linkcode installBlasKernels}. */
@@ -355,6 +363,8 @@ function blasKernels(
     [tf.Conv2DBackpropFilter]: filterGrad,
     [tf.Conv2DBackpropInput]: inputGrad,
     [tf.MaxPoolGrad]: maxPoolGrad,
+    [BATCH_NORM_TRAIN]: batchNormTrain,
+    [BATCH_NORM_TRAIN_GRAD]: batchNormTrainGrad,
   };
   return KERNEL_NAMES.map((kernelName) => ({
     kernelName,
@@ -365,6 +375,99 @@ function blasKernels(
     setupFunc: previous.get(kernelName)?.setupFunc,
   }));
 }
+
+/** Checks that every input is float32 and that x's last axis matches. */
+function checkBatchNormInputs(
+  kernelName: string,
+  x: tf.TensorInfo,
+  channelInputs: tf.TensorInfo[],
+): number {
+  const channels = x.shape[x.shape.length - 1];
+  for (const info of [x, ...channelInputs]) {
+    if (info.dtype !== "float32") {
+      throw new Error(
+        `${kernelName}: expected float32 inputs, got ${info.dtype}`,
+      );
+    }
+  }
+  for (const info of channelInputs) {
+    if (info.shape.length !== 1 || info.shape[0] !== channels) {
+      throw new Error(
+        `${kernelName}: a per-channel input has shape [${info.shape}] but ` +
+          `the data has ${channels} channels`,
+      );
+    }
+  }
+  return channels;
+}
+
+const batchNormTrain: tf.KernelFunc = (args) => {
+  const x = input(args.inputs, "x");
+  const gamma = input(args.inputs, "gamma");
+  const beta = input(args.inputs, "beta");
+  const { epsilon } = args.attrs as unknown as { epsilon: number };
+  const channels = checkBatchNormInputs(BATCH_NORM_TRAIN, x, [gamma, beta]);
+  const backend = args.backend as unknown as WasmBackend;
+  const y = backend.makeOutput(x.shape, "float32");
+  const xHat = backend.makeOutput(x.shape, "float32");
+  const mean = backend.makeOutput([channels], "float32");
+  const variance = backend.makeOutput([channels], "float32");
+  const invStd = backend.makeOutput([channels], "float32");
+  const pixels = sizeOf(x.shape) / channels;
+  if (pixels > 0) {
+    batchNormForward(
+      memoryOf(backend).floats,
+      {
+        x: floatOffset(backend, x),
+        gamma: floatOffset(backend, gamma),
+        beta: floatOffset(backend, beta),
+        y: floatOffset(backend, y),
+        xHat: floatOffset(backend, xHat),
+        mean: floatOffset(backend, mean),
+        variance: floatOffset(backend, variance),
+        invStd: floatOffset(backend, invStd),
+      },
+      pixels,
+      channels,
+      epsilon,
+    );
+  }
+  return [y, xHat, mean, variance, invStd];
+};
+
+const batchNormTrainGrad: tf.KernelFunc = (args) => {
+  const dy = input(args.inputs, "dy");
+  const xHat = input(args.inputs, "xHat");
+  const gamma = input(args.inputs, "gamma");
+  const invStd = input(args.inputs, "invStd");
+  const channels = checkBatchNormInputs(BATCH_NORM_TRAIN_GRAD, dy, [
+    gamma,
+    invStd,
+  ]);
+  checkShape(BATCH_NORM_TRAIN_GRAD, dy.shape, xHat.shape);
+  const backend = args.backend as unknown as WasmBackend;
+  const dx = backend.makeOutput(dy.shape, "float32");
+  const dGamma = backend.makeOutput([channels], "float32");
+  const dBeta = backend.makeOutput([channels], "float32");
+  const pixels = sizeOf(dy.shape) / channels;
+  if (pixels > 0) {
+    batchNormBackward(
+      memoryOf(backend).floats,
+      {
+        dy: floatOffset(backend, dy),
+        xHat: floatOffset(backend, xHat),
+        gamma: floatOffset(backend, gamma),
+        invStd: floatOffset(backend, invStd),
+        dx: floatOffset(backend, dx),
+        dGamma: floatOffset(backend, dGamma),
+        dBeta: floatOffset(backend, dBeta),
+      },
+      pixels,
+      channels,
+    );
+  }
+  return [dx, dGamma, dBeta];
+};
 
 function checkShape(kernelName: string, actual: number[], expected: number[]) {
   if (actual.join(",") !== expected.join(",")) {

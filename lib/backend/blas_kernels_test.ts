@@ -3,6 +3,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import assert from "node:assert/strict";
 import { createStrategy } from "../balance/registry.ts";
 import { loadEmbeddedDigits } from "../data/embedded.ts";
+import { batchNormTraining } from "../models/batch_norm.ts";
 import { AudioVisualModel } from "../models/model.ts";
 import { Trainer } from "../train/trainer.ts";
 import { assertRelativeError } from "../_testing.ts";
@@ -259,6 +260,79 @@ Deno.test({
       runPoolGrad(c, tf.tensor4d([3, 7, 7, 1], c.x))
     );
     assert.deepEqual([...dx], [0, values(1, 5)[0], 0, 0]);
+  },
+});
+
+/**
+ * Runs training-mode batch norm and its gradients with respect to x, gamma
+ * and beta on the active backend, for loss = sum(y * w).
+ */
+function runBatchNorm(shape: [number, number, number, number]) {
+  const channels = shape[3];
+  const x = tf.tensor4d(values(sizeOf(shape), 6), shape);
+  // An offset and a spread per channel, as after a convolution.
+  const shifted = tf.tidy(() =>
+    tf.add(tf.mul(x, tf.range(1, channels + 1)), 3)
+  );
+  const w = tf.tensor4d(values(sizeOf(shape), 7), shape);
+  const gamma = tf.tensor1d(values(channels, 8));
+  const beta = tf.tensor1d(values(channels, 9));
+  let moments: Float32Array[] = [];
+  const loss = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+    const y = batchNormTraining(
+      a as tf.Tensor4D,
+      g as tf.Tensor1D,
+      b as tf.Tensor1D,
+      1e-5,
+      (m) => {
+        moments = [m.mean, m.variance].map((t) => t.dataSync() as Float32Array);
+        tf.dispose([m.mean, m.variance]);
+      },
+    );
+    return tf.sum(tf.mul(y, w));
+  };
+  const { value, grads } = tf.valueAndGrads(loss)([shifted, gamma, beta]);
+  const y = batchNormTraining(shifted as tf.Tensor4D, gamma, beta, 1e-5);
+  const out = {
+    y: y.dataSync() as Float32Array,
+    loss: value.dataSync() as Float32Array,
+    mean: moments[0],
+    variance: moments[1],
+    dx: grads[0].dataSync() as Float32Array,
+    dGamma: grads[1].dataSync() as Float32Array,
+    dBeta: grads[2].dataSync() as Float32Array,
+  };
+  tf.dispose([x, shifted, w, gamma, beta, value, y, ...grads]);
+  return out;
+}
+
+Deno.test({
+  name: "fused batch norm matches cpu",
+  ignore: skip,
+  fn: async () => {
+    checkOpenBlas();
+    for (
+      const shape of [[2, 5, 7, 3], [4, 16, 16, 32], [1, 1, 1, 4]] as const
+    ) {
+      const before = tf.memory().numTensors;
+      const ours = await onBlas(() => {
+        assert.notEqual(
+          tf.getKernel("CamdropBatchNormTrain", "wasm"),
+          undefined,
+        );
+        return runBatchNorm([...shape]);
+      });
+      const reference = await onCpu(() => runBatchNorm([...shape]));
+      for (const key of Object.keys(reference) as (keyof typeof reference)[]) {
+        assertRelativeError(
+          `${shape} ${key}`,
+          ours[key],
+          reference[key],
+          KERNEL_TOLERANCE,
+        );
+      }
+      assert.equal(tf.memory().numTensors, before, "tensors left behind");
+    }
   },
 });
 

@@ -12,10 +12,18 @@
  *
  * with sums and N over the batch and spatial axes.
  *
+ * Where the active backend has the fused kernels of the accelerated wasm
+ * path (`installBlasKernels`), each direction is one kernel of two passes
+ * over the data. Elsewhere it is composed of tfjs ops.
+ *
  * @module
  */
 
 import * as tf from "@tensorflow/tfjs";
+import {
+  BATCH_NORM_TRAIN,
+  BATCH_NORM_TRAIN_GRAD,
+} from "../backend/_batch_norm_fused.ts";
 
 /** Batch statistics of one call, for the running averages. */
 export interface BatchMoments {
@@ -23,6 +31,85 @@ export interface BatchMoments {
   mean: tf.Tensor1D;
   /** Per-channel biased variance. */
   variance: tf.Tensor1D;
+}
+
+/** The forward pass's outputs; xHat and invStd are kept for the gradient. */
+interface ForwardParts {
+  y: tf.Tensor4D;
+  xHat: tf.Tensor4D;
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+  invStd: tf.Tensor1D;
+}
+
+/** Computes the forward pass from tfjs ops. */
+function composedForward(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+): ForwardParts {
+  const mean = tf.mean(x, [0, 1, 2]) as tf.Tensor1D;
+  const centred = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centred), [0, 1, 2]) as tf.Tensor1D;
+  const invStd = tf.rsqrt(tf.add(variance, epsilon)) as tf.Tensor1D;
+  const xHat = tf.mul(centred, invStd) as tf.Tensor4D;
+  const y = tf.add(tf.mul(xHat, gamma), beta) as tf.Tensor4D;
+  return { y, xHat, mean, variance, invStd };
+}
+
+/** Computes [dx, dGamma, dBeta] from tfjs ops. */
+function composedBackward(
+  dy: tf.Tensor4D,
+  xHat: tf.Tensor,
+  invStd: tf.Tensor,
+  gamma: tf.Tensor,
+): tf.Tensor[] {
+  const count = dy.shape[0] * dy.shape[1] * dy.shape[2];
+  const dBeta = tf.sum(dy, [0, 1, 2]);
+  const dGamma = tf.sum(tf.mul(dy, xHat), [0, 1, 2]);
+  const inner = tf.sub(
+    tf.sub(tf.mul(dy, count), dBeta),
+    tf.mul(xHat, dGamma),
+  );
+  const dx = tf.mul(inner, tf.div(tf.mul(gamma, invStd), count));
+  return [dx, dGamma, dBeta];
+}
+
+/** Computes the forward pass with the fused kernel. */
+function fusedForward(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+): ForwardParts {
+  const [y, xHat, mean, variance, invStd] = tf.engine().runKernel(
+    BATCH_NORM_TRAIN,
+    { x, gamma, beta },
+    { epsilon } as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor[];
+  return {
+    y: y as tf.Tensor4D,
+    xHat: xHat as tf.Tensor4D,
+    mean: mean as tf.Tensor1D,
+    variance: variance as tf.Tensor1D,
+    invStd: invStd as tf.Tensor1D,
+  };
+}
+
+/** Computes [dx, dGamma, dBeta] with the fused kernel. */
+function fusedBackward(
+  dy: tf.Tensor4D,
+  xHat: tf.Tensor,
+  invStd: tf.Tensor,
+  gamma: tf.Tensor,
+): tf.Tensor[] {
+  return tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, {
+    dy,
+    xHat,
+    gamma,
+    invStd,
+  }) as tf.Tensor[];
 }
 
 /**
@@ -37,34 +124,25 @@ export function batchNormTraining(
   epsilon: number,
   onMoments?: (moments: BatchMoments) => void,
 ): tf.Tensor4D {
+  const fused = tf.getKernel(BATCH_NORM_TRAIN, tf.getBackend()) != null;
+  const forward = fused ? fusedForward : composedForward;
+  const backward = fused ? fusedBackward : composedBackward;
   const op = tf.customGrad(
     // deno-lint-ignore no-explicit-any
     ((input: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: any) => {
-      const count = input.shape[0] * input.shape[1] * input.shape[2];
-      const mean = tf.mean(input, [0, 1, 2]);
-      const centred = tf.sub(input, mean);
-      const variance = tf.mean(tf.square(centred), [0, 1, 2]);
-      const inverseStd = tf.rsqrt(tf.add(variance, epsilon));
-      const normalised = tf.mul(centred, inverseStd);
+      const parts = forward(input, g, b, epsilon);
       if (onMoments) {
         onMoments({
-          mean: tf.keep(mean) as tf.Tensor1D,
-          variance: tf.keep(variance) as tf.Tensor1D,
+          mean: tf.keep(parts.mean),
+          variance: tf.keep(parts.variance),
         });
       }
-      save([normalised, inverseStd, g]);
+      save([parts.xHat, parts.invStd, g]);
       return {
-        value: tf.add(tf.mul(normalised, g), b),
+        value: parts.y,
         gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
           const [xHat, invStd, scale] = saved;
-          const dBeta = tf.sum(dy, [0, 1, 2]);
-          const dGamma = tf.sum(tf.mul(dy, xHat), [0, 1, 2]);
-          const inner = tf.sub(
-            tf.sub(tf.mul(dy, count), dBeta),
-            tf.mul(xHat, dGamma),
-          );
-          const dx = tf.mul(inner, tf.div(tf.mul(scale, invStd), count));
-          return [dx, dGamma, dBeta];
+          return backward(dy, xHat, invStd, scale);
         },
       };
     }) as never,
