@@ -86,14 +86,17 @@ export function batchNormForward(
   epsilon: number,
 ): void {
   const size = pixels * channels;
+  // An empty batch gets mean and variance 0, which is what tf.mean of an
+  // empty tensor returns on the cpu backend, instead of 0 / 0 = NaN.
+  const count = Math.max(pixels, 1);
   accumulators(channels);
   for (let row = 0; row < size; row += channels) {
     const start = at.x + row;
     for (let c = 0; c < channels; c++) sums[c] += floats[start + c];
   }
   for (let c = 0; c < channels; c++) {
-    floats[at.mean + c] = sums[c] / pixels;
-    sums[c] /= pixels;
+    floats[at.mean + c] = sums[c] / count;
+    sums[c] /= count;
   }
   // The variance takes a second pass over x - mean, which loses less
   // precision than sum(x^2) - pixels * mean^2.
@@ -105,7 +108,7 @@ export function batchNormForward(
     }
   }
   for (let c = 0; c < channels; c++) {
-    const variance = squares[c] / pixels;
+    const variance = squares[c] / count;
     floats[at.variance + c] = variance;
     squares[c] = 1 / Math.sqrt(variance + epsilon);
     floats[at.invStd + c] = squares[c];

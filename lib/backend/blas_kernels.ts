@@ -414,24 +414,22 @@ const batchNormTrain: tf.KernelFunc = (args) => {
   const variance = backend.makeOutput([channels], "float32");
   const invStd = backend.makeOutput([channels], "float32");
   const pixels = sizeOf(x.shape) / channels;
-  if (pixels > 0) {
-    batchNormForward(
-      memoryOf(backend).floats,
-      {
-        x: floatOffset(backend, x),
-        gamma: floatOffset(backend, gamma),
-        beta: floatOffset(backend, beta),
-        y: floatOffset(backend, y),
-        xHat: floatOffset(backend, xHat),
-        mean: floatOffset(backend, mean),
-        variance: floatOffset(backend, variance),
-        invStd: floatOffset(backend, invStd),
-      },
-      pixels,
-      channels,
-      epsilon,
-    );
-  }
+  batchNormForward(
+    memoryOf(backend).floats,
+    {
+      x: floatOffset(backend, x),
+      gamma: floatOffset(backend, gamma),
+      beta: floatOffset(backend, beta),
+      y: floatOffset(backend, y),
+      xHat: floatOffset(backend, xHat),
+      mean: floatOffset(backend, mean),
+      variance: floatOffset(backend, variance),
+      invStd: floatOffset(backend, invStd),
+    },
+    pixels,
+    channels,
+    epsilon,
+  );
   return [y, xHat, mean, variance, invStd];
 };
 
@@ -450,22 +448,20 @@ const batchNormTrainGrad: tf.KernelFunc = (args) => {
   const dGamma = backend.makeOutput([channels], "float32");
   const dBeta = backend.makeOutput([channels], "float32");
   const pixels = sizeOf(dy.shape) / channels;
-  if (pixels > 0) {
-    batchNormBackward(
-      memoryOf(backend).floats,
-      {
-        dy: floatOffset(backend, dy),
-        xHat: floatOffset(backend, xHat),
-        gamma: floatOffset(backend, gamma),
-        invStd: floatOffset(backend, invStd),
-        dx: floatOffset(backend, dx),
-        dGamma: floatOffset(backend, dGamma),
-        dBeta: floatOffset(backend, dBeta),
-      },
-      pixels,
-      channels,
-    );
-  }
+  batchNormBackward(
+    memoryOf(backend).floats,
+    {
+      dy: floatOffset(backend, dy),
+      xHat: floatOffset(backend, xHat),
+      gamma: floatOffset(backend, gamma),
+      invStd: floatOffset(backend, invStd),
+      dx: floatOffset(backend, dx),
+      dGamma: floatOffset(backend, dGamma),
+      dBeta: floatOffset(backend, dBeta),
+    },
+    pixels,
+    channels,
+  );
   return [dx, dGamma, dBeta];
 };
 

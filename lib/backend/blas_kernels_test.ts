@@ -336,6 +336,51 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "fused batch norm of an empty batch",
+  ignore: skip,
+  fn: async () => {
+    checkOpenBlas();
+    const result = await onBlas(() => {
+      // Leaves stale values in freed heap blocks of the outputs' size, so
+      // that an output the kernel does not write is unlikely to read 0.
+      tf.dispose(Array.from({ length: 8 }, () => tf.fill([3], 7)));
+      const x = tf.zeros([0, 2, 2, 3]);
+      const gamma = tf.ones([3]);
+      const beta = tf.zeros([3]);
+      let moments: Float32Array[] = [];
+      const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        batchNormTraining(
+          a as tf.Tensor4D,
+          g as tf.Tensor1D,
+          b as tf.Tensor1D,
+          1e-5,
+          (m) => {
+            moments = [m.mean, m.variance].map((t) =>
+              t.dataSync() as Float32Array
+            );
+            tf.dispose([m.mean, m.variance]);
+          },
+        )
+      )([x, gamma, beta]);
+      const out = {
+        mean: moments[0],
+        variance: moments[1],
+        dGamma: grads[1].dataSync() as Float32Array,
+        dBeta: grads[2].dataSync() as Float32Array,
+      };
+      tf.dispose([x, gamma, beta, ...grads]);
+      return out;
+    });
+    // The cpu backend's composed form gives 0 for each: tf.mean and tf.sum
+    // of an empty tensor.
+    assert.deepEqual([...result.mean], [0, 0, 0], "mean");
+    assert.deepEqual([...result.variance], [0, 0, 0], "variance");
+    assert.deepEqual([...result.dGamma], [0, 0, 0], "dGamma");
+    assert.deepEqual([...result.dBeta], [0, 0, 0], "dBeta");
+  },
+});
+
 /** Counts the elements whose float32 bits differ. */
 function countDifferences(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length, "lengths differ");
