@@ -311,6 +311,9 @@ Deno.test({
   ignore: skip,
   fn: async () => {
     checkOpenBlas();
+    // tf.memory() below needs an initialized backend, and when this test
+    // runs alone (--filter), no earlier test has set one.
+    await tf.ready();
     for (
       const shape of [[2, 5, 7, 3], [4, 16, 16, 32], [1, 1, 1, 4]] as const
     ) {
