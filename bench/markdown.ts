@@ -177,6 +177,9 @@ const METHOD_SECTION = `## What is measured
 /** Names of Mesa's CPU Vulkan drivers, as WebGPU adapters report them. */
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
 
+/** What bench/ours_step.ts reports when the adapter gave no name. */
+const UNNAMED_ADAPTER = /^(unknown|unnamed) adapter$/;
+
 function limitsSection(report: Report): string[] {
   const lines = ["## Limitations", ""];
   const gpus = [
@@ -186,7 +189,11 @@ function limitsSection(report: Report): string[] {
         .map((m) => m.device ?? "unknown adapter"),
     ),
   ];
-  const hardware = gpus.filter((name) => !SOFTWARE_ADAPTER.test(name));
+  // An adapter that gave no name may be a software one, so it does not
+  // count as a GPU figure.
+  const hardware = gpus.filter((name) =>
+    !SOFTWARE_ADAPTER.test(name) && !UNNAMED_ADAPTER.test(name)
+  );
   if (hardware.length === 0) {
     lines.push(
       "- No GPU figure exists yet: WebGPU on an NVIDIA GPU has not been " +
@@ -194,7 +201,7 @@ function limitsSection(report: Report): string[] {
         "neither has `@tensorflow/tfjs-node-gpu`, which cannot be installed " +
         "without internet access." +
         (gpus.length > 0
-          ? ` The webgpu rows above ran on a software adapter (${
+          ? ` The webgpu rows above ran on a software or unnamed adapter (${
             gpus.join("; ")
           }), which tests the code path, not a GPU's speed.`
           : ""),

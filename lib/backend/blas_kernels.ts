@@ -191,7 +191,7 @@ function floatOffset(backend: WasmBackend, info: tf.TensorInfo): number {
   const data = backend.dataIdMap.get(info.dataId);
   if (data === undefined) {
     throw new Error(
-      "BLAS convolution kernel: a tensor's data is not on the wasm heap",
+      "accelerated wasm kernel: a tensor's data is not on the wasm heap",
     );
   }
   return data.memoryOffset >>> 2;
@@ -204,7 +204,7 @@ function sizeOf(shape: number[]): number {
 function input(inputs: tf.NamedTensorInfoMap, name: string): tf.TensorInfo {
   const info = inputs[name];
   if (info === undefined) {
-    throw new Error(`BLAS convolution kernel: input '${name}' is missing`);
+    throw new Error(`accelerated wasm kernel: input '${name}' is missing`);
   }
   return info;
 }
