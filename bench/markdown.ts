@@ -117,6 +117,21 @@ shared with two training jobs: the 56 x 56 x 64 3x3 layer went from 103 to
 gradient). Estimate for the whole step at the paper's shapes: 1.15-1.3x
 faster on the BLAS path, since the convolutions are most but not all of the
 step; no change on the default model, whose convolutions stay on XNNPACK.
+
+## Third and fourth routes: max-pool gradient and batch norm
+
+A per-kernel profile of one BLAS-path step at the paper's shapes (batch 4,
+OpenBLAS on 1 thread, same shared machine) after the second route: 2.78 s of
+kernel time, 61 % in the three convolution kernels, 10.5 % in the shipped
+\`MaxPoolGrad\` (2 calls) and about 26 % in the elementwise and reduction
+kernels of batch norm. Prediction: a JavaScript max-pool gradient in one
+pass over the output windows, 2-3 times as fast, saves about 6 %; batch norm
+as two fused kernels of two passes each, in place of about fifteen kernels,
+saves 10-15 %. Measured: \`MaxPoolGrad\` went from 292 to 166 ms of the
+profiled step. Batch norm, alternating steps with and without the fused
+kernels in one process: 2.50-2.59 s against 2.57-2.63 s, 2-3 % rather than
+the predicted 10-15 %, because the JavaScript loops are slower per element
+than the SIMD kernels they replace.
 `;
 
 const METHOD_SECTION = `## What is measured
@@ -177,7 +192,7 @@ const METHOD_SECTION = `## What is measured
 /** Names of Mesa's CPU Vulkan drivers, as WebGPU adapters report them. */
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
 
-/** What bench/ours_step.ts reports when the adapter gave no name. */
+/** Names that bench/ours_step.ts gives an adapter without a name. */
 const UNNAMED_ADAPTER = /^(unknown|unnamed) adapter$/;
 
 function limitsSection(report: Report): string[] {
