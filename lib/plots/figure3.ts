@@ -35,7 +35,10 @@ export interface RMaxSummary {
   rMax: number;
   /** Mean accuracy in [0, 1]. */
   mean: number;
-  /** Sample standard deviation (n - 1); 0 for a single seed. */
+  /**
+   * Sample standard deviation (n - 1); NaN for a single seed, as in the
+   * table summaries, since one seed has no spread to measure.
+   */
   std: number;
   /** Number of seeds. */
   n: number;
@@ -102,7 +105,7 @@ export function summarizeByRMax(
       dataset: group.dataset,
       rMax: group.rMax,
       mean,
-      std: n > 1 ? Math.sqrt(squares / (n - 1)) : 0,
+      std: n > 1 ? Math.sqrt(squares / (n - 1)) : NaN,
       n,
       seeds: group.seeds,
     };
@@ -158,7 +161,8 @@ export function figure3(
       y: points.map((p) => 100 * p.mean),
       error_y: {
         type: "data",
-        array: points.map((p) => 100 * p.std),
+        // A point from one seed gets no bar.
+        array: points.map((p) => Number.isNaN(p.std) ? 0 : 100 * p.std),
         visible: maxSeeds > 1,
         thickness: 1.5,
         width: 5,

@@ -36,7 +36,7 @@ Deno.test("summarizeByRMax() averages over seeds", () => {
     summaries.slice(1).map((s) => [s.rMax, s.n]),
     [[0.1, 1], [0.3, 2]],
   );
-  assert.equal(summaries[1].std, 0, "one seed has no spread");
+  assert.ok(Number.isNaN(summaries[1].std), "one seed has no spread");
   assert.ok(Math.abs(summaries[2].mean - 0.65) < 1e-12);
   // Sample standard deviation of 0.6 and 0.7: sqrt(0.005).
   assert.ok(Math.abs(summaries[2].std - Math.sqrt(0.005)) < 1e-12);
@@ -75,6 +75,8 @@ Deno.test("figure3() draws percent with error bars", () => {
   const spread = 100 * Math.sqrt(0.005);
   assert.ok(Math.abs(embedded.error_y!.array[0] - spread) < 1e-9);
   assert.deepEqual(byName("Naive fusion, embedded").y, [45, 45]);
+  // The ave point comes from one seed: a bar of 0, not NaN.
+  assert.deepEqual(byName("CAMDrop, ave").error_y!.array, [0]);
 });
 
 Deno.test("figure3() rejects runs without CAMDrop", () => {
