@@ -40,9 +40,12 @@ function machineSection(report: Report): string[] {
     `- NumPy: ${e.numpy ?? "unavailable"}`,
     `- OpenBLAS for the BLAS path: ${e.openBlas ?? "not used"}`,
     `- 1-minute load average: ${e.loadBefore.toFixed(2)} at the start, ` +
-    `${e.loadAfter.toFixed(2)} at the end. The start value comes from ` +
-    "other processes: well above 0, they shared the CPUs and slowed the " +
-    "steps. The benchmark itself adds about 1, and 2 while PyTorch runs on " +
+    `${e.loadAfter.toFixed(2)} at the end. ` +
+    (e.loadBefore > 0.5
+      ? "The start value comes from processes that ran before the " +
+        "benchmark and may have shared the CPUs with it. "
+      : "The machine was idle at the start. ") +
+    "The benchmark itself adds about 1, and 2 while PyTorch runs on " +
     "2 threads.",
   ];
 }
@@ -107,24 +110,26 @@ a step at batch 8), ratio 0.41 to PyTorch on 1 thread.
 
 Written before the whole-step measurement of the change. im2col copied
 each patch row one float at a time, and at stride 1 the input gradient went
-through col2im, a scattered add in JavaScript. The change: copy runs of 24
-floats or more with \`TypedArray.set\` (a memory copy), and at stride 1
-compute the input gradient as the convolution of the output gradient with
-the filter rotated by 180 degrees, which needs im2col only (col2im stays for
-stride 2). Single layers at batch 16 with OpenBLAS on 1 thread, on 2 cores
-shared with two training jobs: the 56 x 56 x 64 3x3 layer went from 103 to
-73 ms (forward), 78 to 67 ms (filter gradient) and 99 to 71 ms (input
-gradient). Estimate for the whole step at the paper's shapes: 1.15-1.3x
+through col2im, a scattered add in JavaScript. The change has two parts.
+Runs of 24 floats or more are copied with \`TypedArray.set\`, a memory copy.
+At stride 1 the input gradient becomes the convolution of the output
+gradient with the filter rotated by 180 degrees, which needs im2col only;
+col2im stays for stride 2. Single layers were timed at batch 16 with
+OpenBLAS on 1 thread, on 2 cores shared with two training jobs. The 56 x 56
+x 64 3x3 layer went from 103 to 73 ms (forward), 78 to 67 ms (filter
+gradient) and 99 to 71 ms (input gradient). Estimate for the whole step at
+the paper's shapes: 1.15-1.3x
 faster on the BLAS path, since the convolutions are most but not all of the
 step; no change on the default model, whose convolutions stay on XNNPACK.
 
 ## Third and fourth routes: max-pool gradient and batch norm
 
-A per-kernel profile of one BLAS-path step at the paper's shapes (batch 4,
-OpenBLAS on 1 thread, same shared machine) after the second route: 2.78 s of
-kernel time, 61 % in the three convolution kernels, 10.5 % in the shipped
-\`MaxPoolGrad\` (2 calls) and about 26 % in the elementwise and reduction
-kernels of batch norm. Prediction: a JavaScript max-pool gradient in one
+After the second route, one BLAS-path step at the paper's shapes was
+profiled per kernel (batch 4, OpenBLAS on 1 thread, same shared machine). Of
+2.78 s of kernel time, 61 % went to the three convolution kernels, 10.5 % to
+the shipped \`MaxPoolGrad\` (2 calls) and about 26 % to the elementwise and
+reduction kernels of batch norm. Prediction: a JavaScript max-pool gradient
+in one
 pass over the output windows, 2-3 times as fast, saves about 6 %; batch norm
 as two fused kernels of two passes each, in place of about fifteen kernels,
 saves 10-15 %. Measured: \`MaxPoolGrad\` went from 292 to 166 ms of the
@@ -132,6 +137,18 @@ profiled step. Batch norm, alternating steps with and without the fused
 kernels in one process: 2.50-2.59 s against 2.57-2.63 s, 2-3 % rather than
 the predicted 10-15 %, because the JavaScript loops are slower per element
 than the SIMD kernels they replace.
+
+Routes two to four were not measured on a whole step one at a time: the
+first record came from another machine (an AMD EPYC with Zen kernels, load
+6-12), and the next idle record (2026-12-04, 23:55) has all three. There the
+BLAS path was 3.50 times the plain path at the paper's shapes (6.74 s against
+23.6 s a step at batch 16 in micro-batches of 8) and 0.41 of PyTorch on 2
+threads. That code was profiled at batch 8 with OpenBLAS on 2 threads. The
+three convolution kernels took 2.58 s of 3.75 s of kernel time, and the
+single-threaded rest took 1.17 s (fused batch norm 0.58 s, max-pool gradient
+0.22 s). Both halves would have to halve to match PyTorch. The next route
+is SIMD wasm for batch norm, pooling gradients and the im2col copies, in a
+small module that shares the wasm backend's memory.
 `;
 
 const METHOD_SECTION = `## What is measured
@@ -144,11 +161,11 @@ const METHOD_SECTION = `## What is measured
   Turning the batch into tensors is part of the step; making the batch is not.
 - **Timing**: the median over the timed steps, after untimed warm-up steps;
   samples/s = batch / median step time.
-- **Batch**: both sides train at the shape's batch size. At the paper's shapes
-  one pass over 16 samples needs more than the 4 GiB wasm heap, so our step
-  sums the gradients of two micro-batches of 8 before its one update, as the
-  paper preset (\`--micro-batch auto\`) does; the batch column shows
-  "16 (8 x 2)". Batch-norm statistics then come from 8 samples at a time.
+- **Batch**: both sides train at the shape's batch size. At the paper's
+shapes one pass over 16 samples needs more than the 4 GiB wasm heap. So our
+step sums the gradients of two micro-batches of 8 before its one update, as
+the paper preset (\`--micro-batch auto\`) does, and the batch column shows
+"16 (8 x 2)". Batch-norm statistics then come from 8 samples at a time.
   PyTorch takes the 16 samples in one pass.
 - **Effective GFLOP/s** = 3 x forward FLOPs per sample x samples/s, where the
   forward FLOPs are 2 x the multiply-adds of every convolution and dense layer
@@ -250,9 +267,10 @@ export function markdownReport(report: Report): string {
     "",
     "Training-step speed and memory of the toolkit on the CPU, next to the " +
     "same model in PyTorch and the CPU's matrix-multiply ceiling. " +
-    "`deno task bench` rewrites this file (about 10 minutes on 2 cores); " +
-    "`deno task bench --quick` takes fewer steps, prints the results and " +
-    "writes this file only with `--write`. Run it on an idle machine.",
+    "`deno task bench` rewrites this file (about 7 minutes on 2 idle " +
+    "cores); `deno task bench --quick` takes fewer steps (about 3 minutes), " +
+    "prints the results and writes this file only with `--write`. Run it " +
+    "on an idle machine.",
     "",
     PREDICTION_SECTION,
     ...machineSection(report),

@@ -38,7 +38,7 @@ at 1 and 2 threads; and the CPU's float32 matrix-multiply ceiling. Prints a
 table and ratios on stdout and progress on stderr.
 
 Options:
-  --quick        fewer steps, about 5 minutes on 2 idle cores; writes the
+  --quick        fewer steps, about 3 minutes on 2 idle cores; writes the
                  record only with --write.
   --write        write the record also with --quick.
   --no-write     do not write the record.
