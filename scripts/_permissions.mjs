@@ -69,15 +69,21 @@ export function permissionFlags(name, args, root, temporary) {
       ];
     }
     case "eval": {
-      const runDir = args.find((a) => !a.startsWith("--"));
+      // The run folder is the one argument that is neither an option nor
+      // the value of --backend.
+      const runDir = args.find((a, i) =>
+        !a.startsWith("--") && args[i - 1] !== "--backend"
+      );
       return [`--allow-read=${paths(root, runDir)}`, env, ffi];
     }
     case "bench":
       // The benchmark runs PyTorch and numpy as references and installs
-      // them with apt when missing.
+      // them with apt when missing. It writes its record to --output.
       return [
         "--allow-read",
-        `--allow-write=${paths(join(root, "docs"), temporary)}`,
+        `--allow-write=${
+          paths(join(root, "docs"), temporary, option("--output"))
+        }`,
         "--allow-run",
         "--allow-sys",
         env,

@@ -10,7 +10,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type ShapeName, SHAPES, shapeSpec } from "../bench/cases.ts";
@@ -42,7 +42,8 @@ Options:
                  record only with --write.
   --write        write the record also with --quick.
   --no-write     do not write the record.
-  --output FILE  record file (default: docs/benchmarks.md).
+  --output FILE  record file (default: docs/benchmarks.md); its folder
+                 must exist, and is checked before measuring.
   --shapes LIST  comma-separated shapes to measure: default, paper
                  (default: default,paper).
   --webgpu       also measure our step on the webgpu backend (naive and
@@ -336,6 +337,37 @@ function checkFlops(measurements: Measurement[]): string[] {
   return warnings;
 }
 
+/**
+ * Fails before any measurement when the record cannot be written: its
+ * folder is missing or the launcher did not grant writing there.
+ */
+async function checkOutput(output: string): Promise<void> {
+  const folder = dirname(resolve(output));
+  let isFolder = false;
+  try {
+    isFolder = (await Deno.stat(folder)).isDirectory;
+  } catch {
+    // Missing or unreadable: reported below.
+  }
+  if (!isFolder) {
+    fail(
+      `cannot write the record to ${output}: the folder ${folder} does not ` +
+        "exist. Create it or pass another --output.",
+    );
+  }
+  const { state } = await Deno.permissions.query({
+    name: "write",
+    path: output,
+  });
+  if (state !== "granted") {
+    fail(
+      `cannot write the record to ${output}: no write permission there. ` +
+        "Run deno task bench, which grants it for --output, or pass " +
+        "--no-write.",
+    );
+  }
+}
+
 async function main(): Promise<void> {
   let values;
   try {
@@ -377,6 +409,7 @@ async function main(): Promise<void> {
   const selected = SHAPES.filter((name) => shapes.includes(name));
   const mode = values.quick ? "quick" : "full";
   const write = values.write || (!values.quick && !values["no-write"]);
+  if (write) await checkOutput(values.output);
   const plan = PLANS[mode];
   const failures: Failure[] = [];
   const measurements: Measurement[] = [];

@@ -31,7 +31,11 @@ if (backendIndex >= 0) {
   backend = args[backendIndex + 1] ?? fail("--backend needs a value.");
   args.splice(backendIndex, 2);
 }
-if (args.length !== 1 || args[0].startsWith("--")) {
+const unknown = args.find((arg) => arg.startsWith("--"));
+if (unknown !== undefined) {
+  fail(`Unknown option '${unknown}'. See --help.`);
+}
+if (args.length !== 1) {
   fail(`expected one run folder, got ${JSON.stringify(args)}. See --help.`);
 }
 

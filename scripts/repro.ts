@@ -219,6 +219,11 @@ const methods = list(values.method ?? "naive,camdrop");
 if (methods.length === 0) {
   fail(`--method is empty: expected ${METHODS.join(", ")}.`);
 }
+const repeated = methods.find((method, i) => methods.indexOf(method) !== i);
+if (repeated !== undefined) {
+  // Two runs of one method would share a run folder.
+  fail(`--method lists "${repeated}" twice: give each method once.`);
+}
 if (
   values.seeds !== undefined && values.table === undefined && !values.all
 ) {
@@ -379,9 +384,10 @@ const trainOptions: Omit<ReproOptions, "figuresDir"> = {
     );
     if ((row.epoch as number) + 1 === config.train.epochs) {
       progress.finish(config.name);
-      active.delete(config.name);
     }
   },
+  // Evaluation follows the last epoch, so a run stays active until then.
+  onRunDone: (_result, config) => active.delete(config.name),
 };
 try {
   if (plan !== undefined) {

@@ -130,6 +130,16 @@ Deno.test("eval flags only read", () => {
   assert.equal(permissionFlags("other", [], "/repo", "/tmp"), undefined);
 });
 
+Deno.test("eval reads the run folder after --backend", () => {
+  const flags = permissionFlags(
+    "eval",
+    ["--backend", "wasm", "/data/run"],
+    "/repo",
+    "/tmp",
+  )!;
+  assert.equal(flags[0], "--allow-read=/repo,/data/run");
+});
+
 Deno.test("training tasks grant FFI for OpenBLAS", () => {
   // Unscoped, because Deno 2.9's pointer functions reject a path-scoped
   // --allow-ffi. Only the tasks that train get it.
@@ -139,4 +149,17 @@ Deno.test("training tasks grant FFI for OpenBLAS", () => {
   assert.ok(repro.includes("--allow-ffi"), repro.join(" "));
   assert.ok(evaluate.includes("--allow-ffi"), evaluate.join(" "));
   assert.ok(!prepare.some((flag) => flag.startsWith("--allow-ffi")));
+});
+
+Deno.test("bench may write its --output", () => {
+  const flags = permissionFlags(
+    "bench",
+    ["--quick", "--output", "/records/bench.md"],
+    "/repo",
+    "/tmp",
+  )!;
+  assert.ok(
+    flags.includes("--allow-write=/repo/docs,/tmp,/records/bench.md"),
+    flags.join(" "),
+  );
 });

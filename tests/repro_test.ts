@@ -131,6 +131,7 @@ Deno.test("repro rejects bad options with one line", async () => {
     [["--r-max", "abc"], /invalid --r-max "abc": expected a number/],
     [["--fusion", "tensor"], /Invalid fusion "tensor": expected one of/],
     [["--method", "dropout"], /Invalid method "dropout"/],
+    [["--method", "naive,camdrop,naive"], /--method lists "naive" twice/],
     [["--backend", "cuda"], /Invalid backend "cuda"/],
     [["--preset", "huge"], /Unknown preset "huge"/],
     [["--config", badYaml], /Invalid YAML in .*bad.yaml/],
@@ -147,6 +148,25 @@ Deno.test("repro rejects bad options with one line", async () => {
     assert.match(lines[0], pattern);
   }
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("bench checks --output before measuring", async () => {
+  const result = await task(
+    "bench",
+    "--quick",
+    "--write",
+    "--output",
+    "/nonexistent-camdrop/bench.md",
+  );
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /folder \/nonexistent-camdrop does not exist/);
+  assert.doesNotMatch(result.stderr, /sgemm|warm-up/);
+});
+
+Deno.test("eval names an unknown option", async () => {
+  const result = await task("eval", "runs/x", "--bogus");
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /Unknown option '--bogus'/);
 });
 
 Deno.test("eval names a folder that is not a run", async () => {

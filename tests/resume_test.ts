@@ -38,11 +38,15 @@ function repro(out: string, extra: string[] = []) {
   });
 }
 
-/** Starts a run and sends `signal` once epoch `epoch` has been logged. */
+/**
+ * Starts a run and sends `signal` `delay` ms after epoch `epoch` has been
+ * logged.
+ */
 async function interruptAfterEpoch(
   out: string,
   epoch: number,
   signal: Deno.Signal,
+  delay = 1500,
 ): Promise<{ code: number; stderr: string }> {
   const child = repro(out).spawn();
   const decoder = new TextDecoder();
@@ -53,8 +57,8 @@ async function interruptAfterEpoch(
     stderr += decoder.decode(chunk, { stream: true });
     if (!sent && stderr.includes(`epoch ${epoch}/3`)) {
       sent = true;
-      // Let the next epoch get under way, then interrupt it.
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Let the next epoch (or the evaluation) get under way first.
+      await new Promise((resolve) => setTimeout(resolve, delay));
       child.kill(signal);
     }
   }
@@ -113,6 +117,24 @@ Deno.test("Ctrl-C marks the run and explains resume", async () => {
   const rows = (await Deno.readTextFile(join(out, run, "metrics.csv")))
     .trim().split("\n");
   assert.ok(rows.length >= 2, "the finished epoch is on disk");
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("Ctrl-C during evaluation marks the run", async () => {
+  const out = await Deno.makeTempDir({ prefix: "camdrop-sigint-eval-" });
+  // Right after the last epoch the linear probes and evaluation.json are
+  // still to come.
+  const result = await interruptAfterEpoch(out, 3, "SIGINT", 0);
+  const status = JSON.parse(
+    await Deno.readTextFile(join(out, run, "status.json")),
+  );
+  assert.notEqual(status.status, "running", result.stderr);
+  if (status.status === "interrupted") {
+    assert.equal(result.code, 130);
+    assert.match(result.stderr, /resume with deno task repro --resume/);
+  } else {
+    assert.equal(status.status, "complete", "the run finished first");
+  }
   await Deno.remove(out, { recursive: true });
 });
 

@@ -22,6 +22,11 @@ export interface RunAllOptions extends RunOptions {
   jobs?: number;
   /** Called when a run starts, with its index. */
   onRun?: (config: RunConfig, index: number, count: number) => void;
+  /**
+   * Called when a run this call trained is complete: evaluated, with
+   * status.json set to complete. Reused runs are not reported.
+   */
+  onRunDone?: (result: RunResult, config: RunConfig) => void;
   /** Called with a warning of a worker (for example a backend fallback). */
   onWarning?: (message: string, config: RunConfig) => void;
 }
@@ -56,6 +61,7 @@ export async function runAll(
     for (const index of pending) {
       options.onRun?.(configs[index], index, configs.length);
       results[index] = await runTraining(configs[index], options);
+      options.onRunDone?.(results[index], configs[index]);
     }
     return results;
   }
@@ -67,6 +73,7 @@ export async function runAll(
       options.onRun?.(configs[index], index, configs.length);
       try {
         results[index] = await runInWorker(configs[index], options);
+        options.onRunDone?.(results[index], configs[index]);
       } catch (error) {
         failure ??= new Error(
           `Run ${configs[index].name} failed: ${(error as Error).message}`,
