@@ -72,3 +72,35 @@ export function parseNumber(option: string, value: string): number {
   }
   return number;
 }
+
+/**
+ * Joins `--name -1` into `--name=-1` for the string options of `options`,
+ * so that a negative number reaches the option's own range check instead
+ * of parseArgs's "ambiguous" error.
+ */
+export function joinNegativeValues(
+  args: readonly string[],
+  options: Record<string, { type: "string" | "boolean" }>,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : undefined;
+    const next = args[i + 1];
+    if (
+      name !== undefined && options[name]?.type === "string" &&
+      next !== undefined && /^-\d|^-\.\d/.test(next)
+    ) {
+      out.push(`${args[i]}=${next}`);
+      i++;
+      continue;
+    }
+    out.push(args[i]);
+  }
+  return out;
+}
+
+/** Formats a parseArgs error with a pointer to --help. */
+export function usageError(error: unknown): string {
+  const message = (error as Error).message.replace(/\.+$/, "");
+  return `${message}. Run with --help for the options.`;
+}

@@ -26,7 +26,7 @@ import {
   type SgemmResult,
   textReport,
 } from "../bench/report.ts";
-import { fail, writeErr } from "./_cli.ts";
+import { fail, usageError, writeErr } from "./_cli.ts";
 
 const HELP = `Usage: deno task bench [options]
 
@@ -388,7 +388,7 @@ async function main(): Promise<void> {
       },
     }));
   } catch (error) {
-    fail(`${(error as Error).message}. Run with --help for the options.`);
+    fail(usageError(error));
   }
   if (values.help) {
     console.log(HELP);

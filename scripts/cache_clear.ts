@@ -8,7 +8,7 @@
 
 import { parseArgs } from "node:util";
 import { clearPreprocessCache, DEFAULT_CACHE_DIR } from "../lib/mod.ts";
-import { fail } from "./_cli.ts";
+import { fail, usageError } from "./_cli.ts";
 
 const HELP = `Usage: deno task cache:clear [--cache-dir DIR]
 
@@ -32,7 +32,7 @@ try {
     allowPositionals: false,
   }).values;
 } catch (error) {
-  fail(`${(error as Error).message}. Run with --help for the options.`);
+  fail(usageError(error));
 }
 if (values.help) {
   console.log(HELP);

@@ -13,7 +13,7 @@ import {
   type PrepareProgress,
   prepareVideos,
 } from "../lib/mod.ts";
-import { fail, parseNumber, writeErr } from "./_cli.ts";
+import { fail, parseNumber, usageError, writeErr } from "./_cli.ts";
 
 const HELP =
   `Usage: deno task prepare --videos DIR --labels FILE --out DIR [options]
@@ -63,7 +63,7 @@ try {
     allowPositionals: false,
   }).values;
 } catch (error) {
-  fail(`${(error as Error).message}. Run with --help for the options.`);
+  fail(usageError(error));
 }
 if (values.help) {
   console.log(HELP);

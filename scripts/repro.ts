@@ -30,7 +30,14 @@ import {
   tableDefinition,
   UNAVAILABLE_OUTPUTS,
 } from "../lib/mod.ts";
-import { fail, parseNumber, ProgressBar, writeErr } from "./_cli.ts";
+import {
+  fail,
+  joinNegativeValues,
+  parseNumber,
+  ProgressBar,
+  usageError,
+  writeErr,
+} from "./_cli.ts";
 
 const HELP = `Usage: deno task repro [options]
 
@@ -118,45 +125,47 @@ Options:
   --help             show this text.
 `;
 
+const OPTIONS = {
+  preset: { type: "string", default: "default" },
+  config: { type: "string" },
+  dataset: { type: "string" },
+  "data-root": { type: "string" },
+  "cache-dir": { type: "string" },
+  method: { type: "string" },
+  fusion: { type: "string" },
+  "r-max": { type: "string" },
+  epochs: { type: "string" },
+  "batch-size": { type: "string" },
+  lr: { type: "string" },
+  optimizer: { type: "string" },
+  seed: { type: "string" },
+  "skip-nonfinite": { type: "boolean" },
+  "skip-missing": { type: "boolean" },
+  "micro-batch": { type: "string" },
+  backend: { type: "string" },
+  jobs: { type: "string" },
+  out: { type: "string", default: "runs" },
+  resume: { type: "string" },
+  figures: { type: "string", default: "figures" },
+  table: { type: "string" },
+  seeds: { type: "string" },
+  all: { type: "boolean", default: false },
+  merge: { type: "boolean", default: false },
+  "task-index": { type: "string" },
+  emit: { type: "string" },
+  "noise-std": { type: "string" },
+  help: { type: "boolean", default: false },
+} as const;
+
 let parsed;
 try {
   parsed = parseArgs({
-    args: Deno.args,
-    options: {
-      preset: { type: "string", default: "default" },
-      config: { type: "string" },
-      dataset: { type: "string" },
-      "data-root": { type: "string" },
-      "cache-dir": { type: "string" },
-      method: { type: "string" },
-      fusion: { type: "string" },
-      "r-max": { type: "string" },
-      epochs: { type: "string" },
-      "batch-size": { type: "string" },
-      lr: { type: "string" },
-      optimizer: { type: "string" },
-      seed: { type: "string" },
-      "skip-nonfinite": { type: "boolean" },
-      "skip-missing": { type: "boolean" },
-      "micro-batch": { type: "string" },
-      backend: { type: "string" },
-      jobs: { type: "string" },
-      out: { type: "string", default: "runs" },
-      resume: { type: "string" },
-      figures: { type: "string", default: "figures" },
-      table: { type: "string" },
-      seeds: { type: "string" },
-      all: { type: "boolean", default: false },
-      merge: { type: "boolean", default: false },
-      "task-index": { type: "string" },
-      emit: { type: "string" },
-      "noise-std": { type: "string" },
-      help: { type: "boolean", default: false },
-    },
+    args: joinNegativeValues(Deno.args, OPTIONS),
+    options: OPTIONS,
     allowPositionals: false,
   });
 } catch (error) {
-  fail(`${(error as Error).message}. Run with --help for the options.`);
+  fail(usageError(error));
 }
 const values = parsed.values;
 if (values.help) {
@@ -298,6 +307,21 @@ if (values["noise-std"] !== undefined) {
   evaluation.noiseStd = parseNumber("--noise-std", values["noise-std"]);
   if (evaluation.noiseStd < 0) {
     fail(`invalid --noise-std ${evaluation.noiseStd}: expected a number >= 0.`);
+  }
+}
+
+// Output folders, checked before any training so that a bad path does not
+// cost a run.
+for (
+  const [option, folder] of [["--out", outDir], ["--figures", values.figures]]
+) {
+  try {
+    await Deno.mkdir(folder, { recursive: true });
+  } catch (error) {
+    fail(
+      `cannot use ${option} ${folder}: ${(error as Error).message}. Pass a ` +
+        "folder that can be created and written.",
+    );
   }
 }
 

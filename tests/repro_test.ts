@@ -138,6 +138,8 @@ Deno.test("repro rejects bad options with one line", async () => {
     [["--config", unknownKey], /unknown key "model.depth"/],
     [["--config", join(dir, "none.yaml")], /cannot read config file/],
     [["--bogus"], /Unknown option '--bogus'/],
+    [["--jobs", "-1"], /invalid --jobs -1: expected an integer >= 1/],
+    [["--figures", badYaml], /cannot use --figures .*bad\.yaml: File exists/],
   ];
   for (const [args, pattern] of cases) {
     const result = await task("repro", "--out", dir, ...args);
