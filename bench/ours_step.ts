@@ -267,7 +267,8 @@ export async function measureOurs(
     rssPeak = Math.max(rssPeak, Deno.memoryUsage().rss);
   };
   const stepSeconds: number[] = [];
-  const name = `ours ${shape} ${method}`;
+  const path = backend === "webgpu" ? " WebGPU" : blas ? " BLAS" : "";
+  const name = `ours${path} ${shape} ${method}`;
   for (let i = 0; i < warmup + steps; i++) {
     const timed = i >= warmup;
     sampleRss();

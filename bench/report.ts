@@ -313,7 +313,8 @@ function blasRatios(
   );
   const sgemm = report.sgemm.find((s) => s.threads === naive.threads)?.gflops;
   push(
-    `${shape}: ours BLAS naive / sgemm ${naive.threads} thread(s), GFLOP/s`,
+    `${shape}: ours BLAS naive / sgemm ${naive.threads} ` +
+      `${naive.threads === 1 ? "thread" : "threads"}, GFLOP/s`,
     effectiveGflops(naive),
     sgemm,
   );
