@@ -267,7 +267,9 @@ export async function measureOurs(
     rssPeak = Math.max(rssPeak, Deno.memoryUsage().rss);
   };
   const stepSeconds: number[] = [];
-  const path = backend === "webgpu" ? " WebGPU" : blas ? " BLAS" : "";
+  let path = "";
+  if (backend === "webgpu") path = " WebGPU";
+  else if (blas) path = " BLAS";
   const name = `ours${path} ${shape} ${method}`;
   for (let i = 0; i < warmup + steps; i++) {
     const timed = i >= warmup;

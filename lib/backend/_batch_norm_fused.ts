@@ -89,6 +89,8 @@ export function batchNormForward(
   // An empty batch gets mean and variance 0, which is what tf.mean of an
   // empty tensor returns on the cpu backend, instead of 0 / 0 = NaN.
   const count = Math.max(pixels, 1);
+
+  // Mean, kept in sums.
   accumulators(channels);
   for (let row = 0; row < size; row += channels) {
     const start = at.x + row;
@@ -98,6 +100,7 @@ export function batchNormForward(
     floats[at.mean + c] = sums[c] / count;
     sums[c] /= count;
   }
+
   // The variance takes a second pass over x - mean, which loses less
   // precision than sum(x^2) - pixels * mean^2.
   for (let row = 0; row < size; row += channels) {
@@ -113,6 +116,8 @@ export function batchNormForward(
     squares[c] = 1 / Math.sqrt(variance + epsilon);
     floats[at.invStd + c] = squares[c];
   }
+
+  // Normalised input and output; squares now holds invStd.
   for (let row = 0; row < size; row += channels) {
     const source = at.x + row;
     for (let c = 0; c < channels; c++) {
