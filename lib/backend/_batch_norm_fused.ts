@@ -117,7 +117,7 @@ export function batchNormForward(
     floats[at.invStd + c] = squares[c];
   }
 
-  // Normalised input and output; squares now holds invStd.
+  // Normalised input and output. From here on, squares contains invStd.
   for (let row = 0; row < size; row += channels) {
     const source = at.x + row;
     for (let c = 0; c < channels; c++) {
