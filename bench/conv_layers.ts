@@ -1,7 +1,8 @@
 /**
  * Times Conv2D and its two gradients on ResNet18 layers at batch 16, first
- * with the plain wasm kernels, then with the OpenBLAS kernels, in one
- * process. Each entry is the faster of two calls after one untimed call.
+ * with the plain wasm kernels, then with the accelerated kernels (oneDNN,
+ * or OpenBLAS with CAMDROP_CONV=openblas), in one process. Each entry is
+ * the faster of two calls after one untimed call.
  *
  * Usage: deno run --allow-read --allow-env --allow-ffi bench/conv_layers.ts
  *
@@ -74,14 +75,14 @@ await tf.setBackend("wasm");
 const plain = LAYERS.map(timeLayer);
 const blas = installBlasKernels();
 if (!blas.used) {
-  throw new Error(`The BLAS kernels are not in use: ${blas.reason}`);
+  throw new Error(`The accelerated kernels are not in use: ${blas.reason}`);
 }
 const fast = LAYERS.map(timeLayer);
 uninstallBlasKernels();
 
-console.log(`OpenBLAS: ${blas.config}, ${blas.threads} threads`);
+console.log(`${blas.config}, ${blas.threads} threads`);
 console.log(
-  "layer | forward | filter gradient | input gradient (plain / BLAS)",
+  "layer | forward | filter gradient | input gradient (plain / accelerated)",
 );
 LAYERS.forEach((layer, i) => {
   const [, h, w, ci] = layer.x;

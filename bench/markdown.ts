@@ -38,7 +38,8 @@ function machineSection(report: Report): string[] {
     "(single-threaded, XNNPACK and SIMD, with the toolkit's gradient kernels)",
     `- PyTorch: ${torch}`,
     `- NumPy: ${e.numpy ?? "unavailable"}`,
-    `- OpenBLAS for the BLAS path: ${e.openBlas ?? "not used"}`,
+    `- OpenBLAS for the OpenBLAS path: ${e.openBlas ?? "not used"}`,
+    `- oneDNN for the oneDNN path: ${e.oneDnn ?? "not used"}`,
     `- 1-minute load average: ${e.loadBefore.toFixed(2)} at the start, ` +
     `${e.loadAfter.toFixed(2)} at the end. ` +
     (e.loadBefore > 0.5
@@ -149,6 +150,33 @@ single-threaded rest took 1.17 s (fused batch norm 0.58 s, max-pool gradient
 0.22 s). Both halves would have to halve to match PyTorch. The next route
 is SIMD wasm for batch norm, pooling gradients and the im2col copies, in a
 small module that shares the wasm backend's memory.
+
+## Fifth route: oneDNN
+
+Debian's PyTorch gets its CPU convolutions from oneDNN (libdnnl2 2.6.3,
+installed with python3-torch), which picks AVX-512 kernels for each shape
+and runs them on OpenMP threads. The route: call oneDNN's primitives
+through \`Deno.dlopen\` on the wasm heap, as the BLAS path calls sgemm,
+with activations in tfjs's NHWC layout and only the filters reordered.
+This route was not predicted in writing before it was measured; each
+piece was measured on its own as it landed, at the paper's shapes (batch
+16 in micro-batches of 8, 2 threads, idle machine; OpenBLAS path 6.27 s a
+step in the same session):
+
+1. The three convolution kernels on oneDNN: 4.21 s. Convolutions went
+   from 2.58 s to about 1.0 s of a profiled micro-batch of 8.
+2. Batch norm forward and backward on oneDNN's primitive: 3.31 s (0.58 s
+   to 0.05 s of the micro-batch). The fused kernels now keep x and the
+   batch statistics instead of x_hat.
+3. Max pool forward on oneDNN, keeping its workspace, and the gradient
+   from that workspace; an \`Identity\` kernel that shares the buffer
+   instead of copying it, so that the tape's copy of the pool's output
+   finds the workspace: 2.64 s.
+4. The ReLU gradient as one kernel (oneDNN's eltwise backward) instead of
+   tfjs's Step, Cast and Multiply: 2.37 s.
+
+With these pieces, a batch of 16 fits in one pass (3.2 GiB of heap), so
+the oneDNN rows below take whole batches, like PyTorch.
 `;
 
 const METHOD_SECTION = `## What is measured
@@ -161,12 +189,14 @@ const METHOD_SECTION = `## What is measured
   Turning the batch into tensors is part of the step; making the batch is not.
 - **Timing**: the median over the timed steps, after untimed warm-up steps;
   samples/s = batch / median step time.
-- **Batch**: both sides train at the shape's batch size. At the paper's
-shapes one pass over 16 samples needs more than the 4 GiB wasm heap. So our
-step sums the gradients of two micro-batches of 8 before its one update, as
-the paper preset (\`--micro-batch auto\`) does, and the batch column shows
-"16 (8 x 2)". Batch-norm statistics then come from 8 samples at a time.
-  PyTorch takes the 16 samples in one pass.
+- **Batch**: both sides train at the shape's batch size. On the plain and
+  OpenBLAS paths at the paper's shapes, our step sums the gradients of two
+  micro-batches of 8 before its one update, as the paper preset
+  (\`--micro-batch auto\`) does, and the batch column shows "16 (8 x 2)".
+  The plain path needs more than the 4 GiB wasm heap for one pass of 16,
+  and the OpenBLAS path was slower in one pass. Batch-norm statistics then
+  come from 8 samples at a time. The oneDNN path and PyTorch take the 16
+  samples in one pass.
 - **Effective GFLOP/s** = 3 x forward FLOPs per sample x samples/s, where the
   forward FLOPs are 2 x the multiply-adds of every convolution and dense layer
   (\`bench/flops.ts\`, checked against a count from PyTorch forward hooks). The
@@ -187,7 +217,7 @@ the paper preset (\`--micro-batch auto\`) does, and the batch column shows
   random input of the same shapes, with \`torch.set_num_threads\` at 1 and 2.
   Our wasm backend runs on one thread, so PyTorch at 1 thread is the
   like-for-like comparison; 2 threads is what PyTorch gets from this machine.
-- **BLAS path** ("ours, tfjs wasm + OpenBLAS convs"): the same step with
+- **OpenBLAS path** ("ours, tfjs wasm + OpenBLAS convs"): the same step with
   \`Conv2D\`, \`Conv2DBackpropFilter\` and \`Conv2DBackpropInput\` run as
   OpenBLAS sgemm calls through \`Deno.dlopen\` on the wasm heap
   (\`lib/backend/blas_kernels.ts\`), with im2col in JavaScript. At stride 1
@@ -196,6 +226,14 @@ the paper preset (\`--micro-batch auto\`) does, and the batch column shows
   Its threads column is OpenBLAS's pool; every other kernel still runs on
   one wasm thread. Results are bit-identical from run to run at a fixed
   OpenBLAS thread count.
+- **oneDNN path** ("ours, tfjs wasm + oneDNN"): the same step with the
+  three convolution kernels, training-mode batch norm and its gradient,
+  max pool and its gradient, and the ReLU gradient run as oneDNN
+  primitives through \`Deno.dlopen\` on the wasm heap
+  (\`lib/backend/_onednn.ts\`), on oneDNN's OpenMP threads (the threads
+  column). The remaining kernels (elementwise arithmetic, reductions, the
+  dense layers, the optimiser) run on one wasm thread. This is the default
+  accelerated path when libdnnl2 is installed.
 - **WebGPU** (\`deno task bench --webgpu\`, "ours, tfjs webgpu"): the same
   step on tfjs's webgpu backend, whole batches, with the adapter as Deno's
   \`GPUAdapter.info\` names it. The step ends with reads of the loss and the
@@ -267,8 +305,8 @@ export function markdownReport(report: Report): string {
     "",
     "Training-step speed and memory of the toolkit on the CPU, next to the " +
     "same model in PyTorch and the CPU's matrix-multiply ceiling. " +
-    "`deno task bench` rewrites this file (about 7 minutes on 2 idle " +
-    "cores); `deno task bench --quick` takes fewer steps (about 3 minutes), " +
+    "`deno task bench` rewrites this file (about 8 minutes on 2 idle " +
+    "cores); `deno task bench --quick` takes fewer steps (about 4 minutes), " +
     "prints the results and writes this file only with `--write`. Run it " +
     "on an idle machine.",
     "",

@@ -7,7 +7,8 @@
  * Usage: deno run --allow-read --allow-env --allow-ffi bench/ours_step.ts
  *   --shape paper|default --method naive|camdrop --warmup N --steps N
  *   [--batch N] [--micro-batch N] (default: the shape's)
- *   [--blas] (convolutions on OpenBLAS) [--backend wasm|webgpu]
+ *   [--blas] (the accelerated path; CAMDROP_CONV picks oneDNN or OpenBLAS)
+ *   [--backend wasm|webgpu]
  *
  * @module
  */
@@ -39,7 +40,7 @@ export interface OursResult {
   backend: string;
   /** The WebGPU adapter (vendor, architecture, description), on webgpu. */
   device?: string;
-  /** Whether the convolutions ran on OpenBLAS, with its library and threads. */
+  /** Whether the accelerated kernels ran, with their library and threads. */
   blas: BlasInfo;
   /** tfjs version. */
   tfjs: string;
@@ -189,7 +190,7 @@ function wasmHeapBytes(): number | undefined {
 
 /**
  * Measures one case. Progress lines go to `log`. With `blas`, the
- * convolutions run on OpenBLAS, and a missing OpenBLAS is an error rather
+ * accelerated kernels run, and a missing library is an error rather
  * than a silent fallback. A `microBatch` between 0 and the batch size
  * splits each step into micro-batches whose gradients are summed. On
  * "webgpu" the adapter must exist; there is no fallback to another backend.

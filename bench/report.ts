@@ -11,17 +11,26 @@ import type { ShapeName } from "./cases.ts";
 export interface Measurement {
   /**
    * "ours" (tfjs wasm with its plain kernels), "ours-blas" (tfjs wasm
-   * with the convolutions on OpenBLAS), "ours-webgpu" (tfjs webgpu) or
-   * "pytorch".
+   * with the convolutions on OpenBLAS), "ours-onednn" (tfjs wasm with the
+   * convolutions, batch norm, max pool and ReLU gradient on oneDNN),
+   * "ours-webgpu" (tfjs webgpu) or "pytorch".
    */
-  implementation: "ours" | "ours-blas" | "ours-webgpu" | "pytorch";
+  implementation:
+    | "ours"
+    | "ours-blas"
+    | "ours-onednn"
+    | "ours-webgpu"
+    | "pytorch";
   /** The WebGPU adapter, for "ours-webgpu". */
   device?: string;
   /** Shape name. */
   shape: ShapeName;
   /** Balancing method. */
   method: string;
-  /** Compute threads (OpenBLAS's for "ours-blas"; wasm itself uses 1). */
+  /**
+   * Compute threads (the native library's for "ours-blas" and
+   * "ours-onednn"; wasm itself uses 1).
+   */
   threads: number;
   /** Samples per step. */
   batchSize: number;
@@ -98,8 +107,10 @@ export interface Environment {
   torchMkldnn?: boolean;
   /** NumPy version, when it imported. */
   numpy?: string;
-  /** OpenBLAS build that the BLAS kernels called, when they ran. */
+  /** OpenBLAS build that the OpenBLAS kernels called, when they ran. */
   openBlas?: string;
+  /** oneDNN build that the oneDNN kernels called, when they ran. */
+  oneDnn?: string;
   /** 1-minute load average at the start. */
   loadBefore: number;
   /** 1-minute load average at the end. */
@@ -222,7 +233,8 @@ export function ratios(report: Report): Ratio[] {
       torch2 && effectiveGflops(torch2),
       sgemm2,
     );
-    blasRatios(report, shape, naive, push);
+    acceleratedRatios(report, "ours-blas", shape, naive, push);
+    acceleratedRatios(report, "ours-onednn", shape, naive, push);
     webGpuRatios(report, shape, push);
   }
   return out;
@@ -264,27 +276,27 @@ function webGpuRatios(
   );
 }
 
-/** Adds the ratios of the BLAS path: speed-up, PyTorch and the ceiling. */
-function blasRatios(
+/** Short names of the accelerated paths in ratio labels. */
+const PATH_NAMES = { "ours-blas": "OpenBLAS", "ours-onednn": "oneDNN" };
+
+/**
+ * Adds the ratios of an accelerated path: speed-up over the plain path,
+ * PyTorch, CAMDrop's overhead and the sgemm ceiling.
+ */
+function acceleratedRatios(
   report: Report,
+  implementation: "ours-blas" | "ours-onednn",
   shape: ShapeName,
   plain: Measurement | undefined,
   push: (label: string, a?: number, b?: number) => void,
 ): void {
-  const naive = find(report, {
-    implementation: "ours-blas",
-    shape,
-    method: "naive",
-  });
+  const name = PATH_NAMES[implementation];
+  const naive = find(report, { implementation, shape, method: "naive" });
   if (naive === undefined) return;
-  const camdrop = find(report, {
-    implementation: "ours-blas",
-    shape,
-    method: "camdrop",
-  });
+  const camdrop = find(report, { implementation, shape, method: "camdrop" });
   const batch = naive.batchSize;
   push(
-    `${shape}: ours BLAS naive at batch ${batch} / ours plain naive at ` +
+    `${shape}: ours ${name} naive at batch ${batch} / ours plain naive at ` +
       `batch ${plain?.batchSize}, samples/s (speed-up)`,
     naive.samplesPerSecond,
     plain?.samplesPerSecond,
@@ -299,7 +311,7 @@ function blasRatios(
     const alike = torch.threads === naive.threads &&
       torch.batchSize === batch;
     push(
-      `${shape}: ours BLAS naive at batch ${batch} (${naive.threads} BLAS ` +
+      `${shape}: ours ${name} naive at batch ${batch} (${naive.threads} ` +
         `threads) / PyTorch ${threads} at batch ${torch.batchSize}, ` +
         "samples/s" + (alike ? " (like-for-like)" : ""),
       naive.samplesPerSecond,
@@ -307,13 +319,13 @@ function blasRatios(
     );
   }
   push(
-    `${shape}: ours BLAS CAMDrop / ours BLAS naive, step time`,
+    `${shape}: ours ${name} CAMDrop / ours ${name} naive, step time`,
     camdrop?.medianSeconds,
     camdrop?.batchSize === batch ? naive.medianSeconds : undefined,
   );
   const sgemm = report.sgemm.find((s) => s.threads === naive.threads)?.gflops;
   push(
-    `${shape}: ours BLAS naive / sgemm ${naive.threads} ` +
+    `${shape}: ours ${name} naive / sgemm ${naive.threads} ` +
       `${naive.threads === 1 ? "thread" : "threads"}, GFLOP/s`,
     effectiveGflops(naive),
     sgemm,
@@ -332,6 +344,8 @@ function implementationName(m: Measurement): string {
       return "ours, tfjs wasm";
     case "ours-blas":
       return "ours, tfjs wasm + OpenBLAS convs";
+    case "ours-onednn":
+      return "ours, tfjs wasm + oneDNN";
     case "ours-webgpu":
       return `ours, tfjs webgpu (${m.device ?? "unknown adapter"})`;
     case "pytorch":

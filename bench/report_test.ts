@@ -95,51 +95,63 @@ Deno.test("ratios skip CAMDrop at another batch", () => {
   assert.equal(values.some((r) => r.label.includes("CAMDrop")), false);
 });
 
-Deno.test("ratios compare the BLAS path", () => {
-  const values = ratios(report([
-    measurement({}),
-    measurement({
-      implementation: "ours-blas",
-      threads: 2,
-      batchSize: 16,
-      samplesPerSecond: 12,
-    }),
-    measurement({
-      implementation: "ours-blas",
-      method: "camdrop",
-      threads: 2,
-      batchSize: 16,
-      medianSeconds: 3,
-    }),
-    measurement({
-      implementation: "pytorch",
-      threads: 2,
-      batchSize: 16,
-      samplesPerSecond: 6,
-    }),
-  ]));
-  const byLabel = new Map(values.map((r) => [r.label, r.value]));
-  assert.equal(
-    byLabel.get(
-      "paper: ours BLAS naive at batch 16 / ours plain naive at batch 8, " +
-        "samples/s (speed-up)",
-    ),
-    3,
-  );
-  assert.equal(
-    byLabel.get(
-      "paper: ours BLAS naive at batch 16 (2 BLAS threads) / PyTorch 2 " +
-        "threads at batch 16, samples/s (like-for-like)",
-    ),
-    2,
-  );
-  assert.equal(
-    byLabel.get("paper: ours BLAS CAMDrop / ours BLAS naive, step time"),
-    1.5,
-  );
-  // The only ceiling in the report is for 1 thread.
-  assert.equal(values.some((r) => r.label.includes("sgemm 2")), false);
-});
+for (
+  const [implementation, name] of [
+    ["ours-blas", "OpenBLAS"],
+    ["ours-onednn", "oneDNN"],
+  ] as const
+) {
+  Deno.test(`ratios compare the ${name} path`, () => {
+    const values = ratios(report([
+      measurement({}),
+      measurement({
+        implementation,
+        threads: 2,
+        batchSize: 16,
+        samplesPerSecond: 12,
+      }),
+      measurement({
+        implementation,
+        method: "camdrop",
+        threads: 2,
+        batchSize: 16,
+        medianSeconds: 3,
+      }),
+      measurement({
+        implementation: "pytorch",
+        threads: 2,
+        batchSize: 16,
+        samplesPerSecond: 6,
+      }),
+    ]));
+    const byLabel = new Map(values.map((r) => [r.label, r.value]));
+    assert.equal(
+      byLabel.get(
+        `paper: ours ${name} naive at batch 16 / ours plain naive at ` +
+          "batch 8, samples/s (speed-up)",
+      ),
+      3,
+    );
+    assert.equal(
+      byLabel.get(
+        `paper: ours ${name} naive at batch 16 (2 threads) / PyTorch 2 ` +
+          "threads at batch 16, samples/s (like-for-like)",
+      ),
+      2,
+    );
+    assert.equal(
+      byLabel.get(
+        `paper: ours ${name} CAMDrop / ours ${name} naive, step time`,
+      ),
+      1.5,
+    );
+    // The only ceiling in the report is for 1 thread.
+    assert.equal(values.some((r) => r.label.includes("sgemm 2")), false);
+    // Each path's ratios name only that path.
+    const other = name === "oneDNN" ? "OpenBLAS" : "oneDNN";
+    assert.equal(values.some((r) => r.label.includes(other)), false);
+  });
+}
 
 Deno.test("ratios of the webgpu step", () => {
   const values = ratios(report([

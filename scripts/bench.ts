@@ -31,14 +31,15 @@ import { fail, usageError, writeErr } from "./_cli.ts";
 const HELP = `Usage: deno task bench [options]
 
 Measures training steps per second and peak memory of the toolkit (tfjs
-wasm backend, with its plain kernels and with the convolutions on OpenBLAS)
-at the CAMDrop paper's CREMA-D shapes and on the "default" model of deno
+wasm backend, with its plain kernels, with the convolutions on OpenBLAS,
+and with the convolutions, batch norm, max pool and ReLU gradient on
+oneDNN) at the CAMDrop paper's CREMA-D shapes and on the "default" model of deno
 task repro, naive fusion and CAMDrop; the same model in PyTorch on the CPU
 at 1 and 2 threads; and the CPU's float32 matrix-multiply ceiling. Prints a
 table and ratios on stdout and progress on stderr.
 
 Options:
-  --quick        fewer steps, about 3 minutes on 2 idle cores; writes the
+  --quick        fewer steps, about 4 minutes on 2 idle cores; writes the
                  record only with --write.
   --write        write the record also with --quick.
   --no-write     do not write the record.
@@ -94,7 +95,7 @@ function reason(tail: string[], code: number): string {
  * Our step with the plain wasm kernels, with the convolutions on BLAS, or
  * on the webgpu backend.
  */
-type Variant = "plain" | "blas" | "webgpu";
+type Variant = "plain" | "blas" | "onednn" | "webgpu";
 
 /** Cases of --webgpu, measured after the CPU cases of each shape. */
 const WEBGPU_CASES: [Variant, string][] = [
@@ -105,13 +106,21 @@ const WEBGPU_CASES: [Variant, string][] = [
 const IMPLEMENTATIONS: Record<Variant, Measurement["implementation"]> = {
   plain: "ours",
   blas: "ours-blas",
+  onednn: "ours-onednn",
   webgpu: "ours-webgpu",
 };
 
 const VARIANT_LABELS: Record<Variant, string> = {
   plain: "ours",
-  blas: "ours BLAS",
+  blas: "ours OpenBLAS",
+  onednn: "ours oneDNN",
   webgpu: "ours WebGPU",
+};
+
+/** The convolution library of each accelerated variant (CAMDROP_CONV). */
+const CONVOLUTIONS: Partial<Record<Variant, string>> = {
+  blas: "openblas",
+  onednn: "onednn",
 };
 
 /** Variants and methods that a run measures, in run order. */
@@ -121,9 +130,17 @@ const OURS_CASES: Record<"full" | "quick", [Variant, string][]> = {
     ["plain", "camdrop"],
     ["blas", "naive"],
     ["blas", "camdrop"],
+    ["onednn", "naive"],
+    ["onednn", "camdrop"],
   ],
-  // The plain CAMDrop step is left out to stay near five minutes.
-  quick: [["plain", "naive"], ["blas", "naive"], ["blas", "camdrop"]],
+  // The plain and OpenBLAS CAMDrop steps are left out to stay near five
+  // minutes.
+  quick: [
+    ["plain", "naive"],
+    ["blas", "naive"],
+    ["onednn", "naive"],
+    ["onednn", "camdrop"],
+  ],
 };
 
 /**
@@ -137,7 +154,7 @@ async function measureOursCase(
   firstMicroBatch: number,
   plan: StepPlan,
   failures: Failure[],
-): Promise<{ measurement?: Measurement; openBlas?: string }> {
+): Promise<{ measurement?: Measurement; library?: string }> {
   const batch = shapeSpec(shape).batchSize;
   for (
     let micro = firstMicroBatch;
@@ -159,9 +176,16 @@ async function measureOursCase(
       `--micro-batch=${micro}`,
       `--warmup=${plan.warmup}`,
       `--steps=${plan.steps}`,
-      ...(variant === "blas" ? ["--blas"] : []),
+      ...(CONVOLUTIONS[variant] !== undefined ? ["--blas"] : []),
       ...(variant === "webgpu" ? ["--backend=webgpu"] : []),
-    ], { env: { NO_COLOR: "1" } });
+    ], {
+      env: {
+        NO_COLOR: "1",
+        ...(CONVOLUTIONS[variant] !== undefined
+          ? { CAMDROP_CONV: CONVOLUTIONS[variant] }
+          : {}),
+      },
+    });
     const json = output.json as OursResult | OursFailure | undefined;
     if (output.code === 0 && json !== undefined && "medianSeconds" in json) {
       const measurement: Measurement = {
@@ -185,7 +209,7 @@ async function measureOursCase(
       const blas = json.blas;
       return {
         measurement,
-        openBlas: blas.used
+        library: blas.used
           ? `${blas.config} (${blas.library}, ${blas.threads} threads)`
           : undefined,
       };
@@ -442,8 +466,9 @@ async function main(): Promise<void> {
   }
 
   // Our step: the small default model first, then the CREMA-D shapes,
-  // each with the plain kernels and with the convolutions on OpenBLAS.
+  // each with the plain kernels and on the OpenBLAS and oneDNN paths.
   let openBlas: string | undefined;
+  let oneDnn: string | undefined;
   for (const shape of selected) {
     // A micro-batch that filled the heap once is not tried again.
     const microBatches = new Map<Variant, number>();
@@ -451,8 +476,11 @@ async function main(): Promise<void> {
       ? [...OURS_CASES[mode], ...WEBGPU_CASES]
       : OURS_CASES[mode];
     for (const [variant, method] of cases) {
-      // The GPU has no 4 GiB heap, so webgpu starts with the whole batch.
-      const firstMicroBatch = variant === "webgpu"
+      // The GPU has no 4 GiB heap. On oneDNN the paper's batch of 16 fits
+      // in one pass (3.2 GiB of heap), which also makes it like-for-like
+      // with PyTorch. OpenBLAS's step took 9.4 s in one pass against
+      // 6.7 s in two halves, so it keeps the shape's micro-batch.
+      const firstMicroBatch = variant === "webgpu" || variant === "onednn"
         ? 0
         : shapeSpec(shape).microBatch;
       const result = await measureOursCase(
@@ -466,7 +494,8 @@ async function main(): Promise<void> {
       const m = result.measurement;
       if (m === undefined) continue;
       measurements.push(m);
-      openBlas ??= result.openBlas;
+      if (variant === "blas") openBlas ??= result.library;
+      if (variant === "onednn") oneDnn ??= result.library;
       microBatches.set(variant, m.microBatch ?? 0);
     }
   }
@@ -508,6 +537,7 @@ async function main(): Promise<void> {
     torchMkldnn: mkldnn,
     numpy: python.numpy,
     openBlas,
+    oneDnn,
     loadBefore,
     loadAfter: Deno.loadavg()[0],
   };

@@ -339,7 +339,8 @@ if (backend.name === "wasm") {
   const { blas } = backend;
   writeErr(
     blas.used
-      ? `convolutions: OpenBLAS (${blas.library}, ${blas.threads} threads)\n`
+      ? `accelerated kernels: ${blas.config} (${blas.library}, ` +
+        `${blas.threads} threads)\n`
       : `convolutions: plain wasm kernels (${blas.reason})\n`,
   );
 }

@@ -14,7 +14,7 @@ const root = new URL("..", import.meta.url).pathname;
 const temporary = Deno.env.get("TMPDIR") ?? "/tmp";
 // Tests write only to temporary folders and the project (run folders of
 // the end-to-end tests), start Deno and Node for end-to-end runs, and call
-// OpenBLAS through FFI for the BLAS convolution kernels.
+// oneDNN and OpenBLAS through FFI for the accelerated kernels.
 const args = [
   "test",
   "--allow-read",

@@ -1,6 +1,6 @@
 /**
- * Training-mode batch normalisation and its gradient as two passes each
- * over float32 NHWC data in one memory (the wasm heap), addressed by float
+ * Training-mode batch normalisation and its gradient in JavaScript: three
+ * passes forward and two backward over float32 NHWC data in one memory (the wasm heap), addressed by float
  * indices. The data is seen as `pixels` rows of `channels` values, with
  * pixels = N * H * W. Per-channel sums are accumulated in float64.
  *
@@ -8,7 +8,8 @@
  * (biased), invStd = 1 / sqrt(variance + epsilon), xHat = (x - mean) *
  * invStd and y = gamma * xHat + beta.
  *
- * Backward, with the batch statistics as functions of x: dBeta = sum(dy),
+ * Backward, with the batch statistics as functions of x and xHat
+ * recomputed from x, mean and variance: dBeta = sum(dy),
  * dGamma = sum(dy * xHat) and dx = gamma * invStd / pixels * (pixels * dy -
  * dBeta - xHat * dGamma).
  *
@@ -17,13 +18,14 @@
 
 /**
  * Kernel name of the forward pass: inputs x, gamma and beta, attribute
- * epsilon, outputs [y, xHat, mean, variance, invStd].
+ * epsilon, outputs [y, mean, variance].
  */
 export const BATCH_NORM_TRAIN = "CamdropBatchNormTrain";
 
 /**
- * Kernel name of the backward pass: inputs dy, xHat, gamma and invStd,
- * outputs [dx, dGamma, dBeta].
+ * Kernel name of the backward pass: inputs dy, x, gamma, mean and
+ * variance (the forward pass's), attribute epsilon, outputs [dx, dGamma,
+ * dBeta].
  */
 export const BATCH_NORM_TRAIN_GRAD = "CamdropBatchNormTrainGrad";
 
@@ -37,26 +39,24 @@ export interface BatchNormForwardAddresses {
   beta: number;
   /** Output [pixels, channels]. */
   y: number;
-  /** Normalised input [pixels, channels], kept for the gradient. */
-  xHat: number;
   /** Batch mean [channels]. */
   mean: number;
   /** Biased batch variance [channels]. */
   variance: number;
-  /** 1 / sqrt(variance + epsilon) [channels]. */
-  invStd: number;
 }
 
 /** Float indices of the backward pass's tensors. */
 export interface BatchNormBackwardAddresses {
   /** Output gradient [pixels, channels]. */
   dy: number;
-  /** Normalised input of the forward pass [pixels, channels]. */
-  xHat: number;
+  /** Input of the forward pass [pixels, channels]. */
+  x: number;
   /** Scale [channels]. */
   gamma: number;
-  /** 1 / sqrt(variance + epsilon) [channels]. */
-  invStd: number;
+  /** Batch mean of the forward pass [channels]. */
+  mean: number;
+  /** Biased batch variance of the forward pass [channels]. */
+  variance: number;
   /** Input gradient [pixels, channels]. */
   dx: number;
   /** Scale gradient [channels]. */
@@ -114,15 +114,13 @@ export function batchNormForward(
     const variance = squares[c] / count;
     floats[at.variance + c] = variance;
     squares[c] = 1 / Math.sqrt(variance + epsilon);
-    floats[at.invStd + c] = squares[c];
   }
 
-  // Normalised input and output. From here on, squares contains invStd.
+  // The output. From here on, squares contains 1 / sqrt(var + epsilon).
   for (let row = 0; row < size; row += channels) {
     const source = at.x + row;
     for (let c = 0; c < channels; c++) {
       const normalised = (floats[source + c] - sums[c]) * squares[c];
-      floats[at.xHat + row + c] = normalised;
       floats[at.y + row + c] = floats[at.gamma + c] * normalised +
         floats[at.beta + c];
     }
@@ -135,16 +133,25 @@ export function batchNormBackward(
   at: BatchNormBackwardAddresses,
   pixels: number,
   channels: number,
+  epsilon: number,
 ): void {
   const size = pixels * channels;
+  // xHat = (x - mean) * invStd is recomputed here instead of being kept
+  // from the forward pass.
+  const mean = new Float64Array(channels);
+  const invStd = new Float64Array(channels);
+  for (let c = 0; c < channels; c++) {
+    mean[c] = floats[at.mean + c];
+    invStd[c] = 1 / Math.sqrt(floats[at.variance + c] + epsilon);
+  }
   accumulators(channels);
   for (let row = 0; row < size; row += channels) {
     const dy = at.dy + row;
-    const xHat = at.xHat + row;
+    const x = at.x + row;
     for (let c = 0; c < channels; c++) {
       const g = floats[dy + c];
       sums[c] += g;
-      squares[c] += g * floats[xHat + c];
+      squares[c] += g * (floats[x + c] - mean[c]) * invStd[c];
     }
   }
   for (let c = 0; c < channels; c++) {
@@ -154,15 +161,16 @@ export function batchNormBackward(
   // dx = scale * (pixels * dy - dBeta - xHat * dGamma), per channel.
   const scale = new Float64Array(channels);
   for (let c = 0; c < channels; c++) {
-    scale[c] = floats[at.gamma + c] * floats[at.invStd + c] / pixels;
+    scale[c] = floats[at.gamma + c] * invStd[c] / pixels;
   }
   for (let row = 0; row < size; row += channels) {
     const dy = at.dy + row;
-    const xHat = at.xHat + row;
+    const x = at.x + row;
     const dx = at.dx + row;
     for (let c = 0; c < channels; c++) {
+      const xHat = (floats[x + c] - mean[c]) * invStd[c];
       floats[dx + c] = scale[c] *
-        (pixels * floats[dy + c] - sums[c] - floats[xHat + c] * squares[c]);
+        (pixels * floats[dy + c] - sums[c] - xHat * squares[c]);
     }
   }
 }

@@ -68,9 +68,18 @@ export function setChunkFloats(floats: number): number {
 
 function scratchOf(floats: number): Float32Array {
   if (scratch.length < floats) {
-    scratch = new Float32Array(floats);
+    scratch = offHeapFloats(floats);
   }
   return scratch;
+}
+
+/**
+ * Allocates floats whose address stays valid across JavaScript lines. V8
+ * keeps a small typed array made with a length inside its own heap, where
+ * a garbage collection may move it; an ArrayBuffer's storage never moves.
+ */
+function offHeapFloats(length: number): Float32Array<ArrayBuffer> {
+  return new Float32Array(new ArrayBuffer(4 * length));
 }
 
 function pointerAt(memory: Memory, floatIndex: number): Deno.PointerValue {
@@ -388,7 +397,7 @@ function rotatedFilter(
   const ci = g.inChannels;
   const co = g.outChannels;
   const size = kh * kw * ci * co;
-  if (rotatedScratch.length < size) rotatedScratch = new Float32Array(size);
+  if (rotatedScratch.length < size) rotatedScratch = offHeapFloats(size);
   const out = rotatedScratch;
   for (let a = 0; a < kh; a++) {
     for (let b = 0; b < kw; b++) {

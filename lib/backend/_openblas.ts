@@ -19,6 +19,8 @@ export const OPENBLAS_LIBRARIES: readonly string[] = [
   "libopenblas.so",
 ];
 
+import { ffiProblem, openFirst } from "./_ffi.ts";
+
 const SYMBOLS = {
   cblas_sgemm: {
     parameters: [
@@ -88,11 +90,6 @@ export type OpenBlasLoad = { blas: OpenBlas } | { problem: string };
 // Debian's 0.3.21 pthread build).
 const opened = new Map<string, OpenBlas>();
 
-function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split("\n")[0];
-}
-
 /**
  * Opens the first library of `libraries` that exports `cblas_sgemm` and
  * OpenBLAS's thread functions, or returns the one opened before.
@@ -105,34 +102,12 @@ function firstLine(error: unknown): string {
 export function loadOpenBlas(
   libraries: readonly string[] = OPENBLAS_LIBRARIES,
 ): OpenBlasLoad {
-  if (typeof Deno?.dlopen !== "function") {
-    return { problem: "Deno.dlopen is not available in this runtime" };
-  }
-  // Pointer functions such as Deno.UnsafePointer.of need the unscoped
-  // permission (Deno 2.9), so a path-scoped --allow-ffi is not enough.
-  const permission = Deno.permissions.querySync({ name: "ffi" });
-  if (permission.state !== "granted") {
-    return {
-      problem: "the FFI permission is missing (run Deno with --allow-ffi)",
-    };
-  }
-  const failures: string[] = [];
-  for (const library of libraries) {
-    const cached = opened.get(library);
-    if (cached !== undefined) return { blas: cached };
-    let handle: Deno.DynamicLibrary<typeof SYMBOLS>;
-    try {
-      handle = Deno.dlopen(library, SYMBOLS);
-    } catch (error) {
-      failures.push(`${library}: ${firstLine(error)}`);
-      continue;
-    }
-    const blas = wrap(library, handle);
-    opened.set(library, blas);
-    return { blas };
-  }
+  const problem = ffiProblem();
+  if (problem !== undefined) return { problem };
+  const load = openFirst(libraries, SYMBOLS, opened, wrap);
+  if ("value" in load) return { blas: load.value };
   return {
-    problem: `OpenBLAS could not be loaded (${failures.join("; ")}). ` +
+    problem: `OpenBLAS could not be loaded (${load.failures.join("; ")}). ` +
       "Install it (Debian: apt-get install libopenblas0-pthread)",
   };
 }

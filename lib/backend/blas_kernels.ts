@@ -1,18 +1,25 @@
 /**
- * Optional OpenBLAS convolution kernels for the tfjs wasm backend.
+ * Optional native convolution kernels for the tfjs wasm backend.
  * {@linkcode installBlasKernels} replaces `Conv2D`, `Conv2DBackpropFilter`
- * and `Conv2DBackpropInput` with sgemm calls of OpenBLAS (loaded through
- * `Deno.dlopen`) that read and write the wasm heap in place, on OpenBLAS's
- * own thread pool. The wasm backend itself stays single-threaded.
+ * and `Conv2DBackpropInput` with calls into a native library, loaded
+ * through `Deno.dlopen`, that read and write the wasm heap in place on the
+ * library's own threads. The wasm backend itself stays single-threaded.
+ * Two libraries can run them:
  *
- * The kernels need OpenBLAS (Debian: libopenblas0-pthread) and Deno's FFI
- * permission (`--allow-ffi`). Without either, installation registers
- * nothing and returns the reason, so the plain wasm kernels stay in use.
+ * - oneDNN (Debian: libdnnl2), the library behind PyTorch's CPU
+ *   convolutions: its convolution primitives, built once per shape.
+ * - OpenBLAS (Debian: libopenblas0-pthread): im2col in JavaScript and
+ *   `cblas_sgemm` calls.
  *
- * Convolutions with fewer than 16 output channels or a patch
- * (kh * kw * Ci) under 32 floats (both options), and calls with NCHW,
- * non-float32 data or dilations other than 1, go to the kernels that were
- * registered before.
+ * By default oneDNN runs them when it loads, else OpenBLAS. Without either
+ * library or without Deno's FFI permission (`--allow-ffi`), installation
+ * registers nothing and returns the reason, so the plain wasm kernels stay
+ * in use.
+ *
+ * On OpenBLAS, convolutions with fewer than 16 output channels or a patch
+ * (kh * kw * Ci) under 32 floats go to the kernels registered before (both
+ * thresholds are options). So do calls with NCHW, non-float32 data or
+ * dilations other than 1, on either library.
  *
  * The same switch also replaces `MaxPoolGrad` with a JavaScript kernel
  * (no BLAS involved) that was 2-3 times as fast as the shipped one on the
@@ -46,6 +53,14 @@ import {
   batchNormForward,
 } from "./_batch_norm_fused.ts";
 import {
+  type BatchNormShape,
+  type DnnConvGeometry,
+  loadOneDnn,
+  type OneDnn,
+  ONEDNN_LIBRARIES,
+} from "./_onednn.ts";
+import { RELU_GRAD, reluGradConfig, reluGradInto } from "./_relu_grad.ts";
+import {
   loadOpenBlas,
   type OpenBlas,
   OPENBLAS_LIBRARIES,
@@ -56,48 +71,82 @@ const KERNEL_NAMES = [
   tf.Conv2D,
   tf.Conv2DBackpropFilter,
   tf.Conv2DBackpropInput,
+  tf.MaxPool,
   tf.MaxPoolGrad,
+  tf.Identity,
   BATCH_NORM_TRAIN,
   BATCH_NORM_TRAIN_GRAD,
+  RELU_GRAD,
 ] as const;
+
+/**
+ * The library that runs the convolutions: "onednn" (oneDNN's convolution
+ * primitives), "openblas" (im2col and OpenBLAS sgemm calls), or "auto"
+ * (oneDNN when it loads, else OpenBLAS).
+ */
+export type ConvolutionLibrary = "auto" | "onednn" | "openblas";
+
+/** Every valid {@linkcode ConvolutionLibrary}. */
+export const CONVOLUTION_LIBRARIES: readonly ConvolutionLibrary[] = [
+  "auto",
+  "onednn",
+  "openblas",
+];
 
 /** Options of {@linkcode installBlasKernels}. */
 export interface BlasKernelOptions {
   /**
-   * Library names or paths for `Deno.dlopen`, tried in order.
+   * Which library runs the convolutions.
+   * @default the environment variable CAMDROP_CONV when set, else "auto"
+   */
+  convolutions?: ConvolutionLibrary;
+  /**
+   * OpenBLAS library names or paths for `Deno.dlopen`, tried in order.
    * @default OPENBLAS_LIBRARIES ("libopenblas.so.0", "libopenblas.so")
    */
   libraries?: readonly string[];
   /**
-   * Threads of OpenBLAS's pool, for every user of the library in this
-   * process. Results are bit-identical from run to run at a fixed thread
-   * count, but OpenBLAS 0.3.21 sums in another order on 1 thread than on
+   * oneDNN library names or paths for `Deno.dlopen`, tried in order.
+   * @default ONEDNN_LIBRARIES ("libdnnl.so.2")
+   */
+  oneDnnLibraries?: readonly string[];
+  /**
+   * Threads of the convolutions: OpenBLAS's pool, for every user of the
+   * library in this process, or oneDNN's OpenMP threads, for the calling
+   * thread. Results are bit-identical from run to run at a fixed thread
+   * count, but both libraries sum in another order on 1 thread than on
    * 2, so the last bits depend on it.
-   * @default OpenBLAS's own choice: OPENBLAS_NUM_THREADS, else all cores
+   * @default the library's own choice: OPENBLAS_NUM_THREADS or
+   *   OMP_NUM_THREADS, else all cores
    */
   threads?: number;
   /**
    * Convolutions with fewer output channels use the plain kernels.
-   * @default 16
+   * @default 16 on OpenBLAS, 1 on oneDNN
    */
   minOutChannels?: number;
   /**
    * Convolutions whose patch (kh * kw * Ci) is smaller use the plain
    * kernels.
-   * @default 32
+   * @default 32 on OpenBLAS, 1 on oneDNN
    */
   minPatchSize?: number;
 }
 
-/** Whether the BLAS kernels are in use, and which library they call. */
+/** Whether the accelerated kernels are in use, and which library they call. */
 export interface BlasInfo {
-  /** True when the three convolution kernels run on OpenBLAS. */
+  /** True when the three convolution kernels run on a native library. */
   used: boolean;
-  /** The library that was opened. */
+  /** The library family of the convolutions. */
+  convolutions?: "onednn" | "openblas";
+  /** The library file that was opened. */
   library?: string;
-  /** OpenBLAS's build description (openblas_get_config). */
+  /**
+   * The library's build description: "oneDNN 2.6.3", or OpenBLAS's
+   * openblas_get_config, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ...".
+   */
   config?: string;
-  /** Threads of OpenBLAS's pool. */
+  /** Threads of the convolutions. */
   threads?: number;
   /** Reason the kernels are not in use, when they are not. */
   reason?: string;
@@ -108,13 +157,18 @@ interface WasmBackend {
   wasm: { HEAPU8: Uint8Array };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  incRef(dataId: object): void;
 }
 
+/** The loaded convolution library. */
+type ConvEngine = { dnn: OneDnn } | { blas: OpenBlas };
+
 interface InstalledState {
-  blas: OpenBlas;
   info: BlasInfo;
   /** The kernels registered before, restored on uninstall. */
   previous: Map<string, tf.KernelConfig | undefined>;
+  /** The ReLU gradient registered before, restored on uninstall. */
+  previousReluGrad: tf.GradConfig;
 }
 
 let installed: InstalledState | undefined;
@@ -197,6 +251,31 @@ function floatOffset(backend: WasmBackend, info: tf.TensorInfo): number {
   return data.memoryOffset >>> 2;
 }
 
+function pointerOf(
+  backend: WasmBackend,
+  base: Deno.PointerObject,
+  info: tf.TensorInfo,
+): Deno.PointerValue {
+  return Deno.UnsafePointer.offset(base, floatOffset(backend, info) * 4);
+}
+
+function dnnGeometry(
+  inputShape: number[],
+  filterShape: number[],
+  attrs: ConvAttrs,
+): DnnConvGeometry {
+  return dnnGeometryOf(convInfo(inputShape, filterShape, attrs));
+}
+
+/** {@linkcode geometryOf} with the bottom and right padding. */
+function dnnGeometryOf(info: tf.backend_util.Conv2DInfo): DnnConvGeometry {
+  return {
+    ...geometryOf(info),
+    padBottom: info.padInfo.bottom,
+    padRight: info.padInfo.right,
+  };
+}
+
 function sizeOf(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
@@ -211,12 +290,18 @@ function input(inputs: tf.NamedTensorInfoMap, name: string): tf.TensorInfo {
 
 /** Builds the kernel configs that call `blas`, falling back to `previous`. */
 function blasKernels(
-  blas: OpenBlas,
+  engine: ConvEngine,
   previous: Map<string, tf.KernelConfig | undefined>,
   options: BlasKernelOptions,
 ): tf.KernelConfig[] {
-  const minOutChannels = options.minOutChannels ?? MIN_OUT_CHANNELS;
-  const minPatchSize = options.minPatchSize ?? MIN_PATCH_SIZE;
+  const dnn = "dnn" in engine ? engine.dnn : undefined;
+  const blas = "blas" in engine ? engine.blas : undefined;
+  // oneDNN was faster than XNNPACK at every size measured, down to the
+  // default model's 4 channels (0.073 against 0.104 s a step).
+  const minOutChannels = options.minOutChannels ??
+    (dnn === undefined ? MIN_OUT_CHANNELS : 1);
+  const minPatchSize = options.minPatchSize ??
+    (dnn === undefined ? MIN_PATCH_SIZE : 1);
   const worthBlas = (g: ConvGeometry) =>
     g.outChannels >= minOutChannels &&
     g.filterHeight * g.filterWidth * g.inChannels >= minPatchSize;
@@ -241,9 +326,17 @@ function blasKernels(
     const { geometry: g, outShape } = geometry(x.shape, filter.shape, attrs);
     if (!worthBlas(g)) return fallback(tf.Conv2D, args);
     const out = backend.makeOutput(outShape, "float32");
-    if (sizeOf(outShape) > 0) {
+    if (sizeOf(outShape) > 0 && dnn !== undefined) {
+      const base = memoryOf(backend).base;
+      dnn.forward(
+        dnnGeometry(x.shape, filter.shape, attrs),
+        pointerOf(backend, base, x),
+        pointerOf(backend, base, filter),
+        pointerOf(backend, base, out),
+      );
+    } else if (sizeOf(outShape) > 0) {
       conv2dGemm(
-        blas,
+        blas!,
         memoryOf(backend),
         g,
         floatOffset(backend, x),
@@ -278,9 +371,16 @@ function blasKernels(
     if (sizeOf(dy.shape) === 0) {
       const start = floatOffset(backend, out);
       memory.floats.fill(0, start, start + sizeOf(out.shape));
+    } else if (sizeOf(out.shape) > 0 && dnn !== undefined) {
+      dnn.backwardWeights(
+        dnnGeometry(x.shape, attrs.filterShape, attrs),
+        pointerOf(backend, memory.base, x),
+        pointerOf(backend, memory.base, dy),
+        pointerOf(backend, memory.base, out),
+      );
     } else if (sizeOf(out.shape) > 0) {
       conv2dFilterGradGemm(
-        blas,
+        blas!,
         memory,
         g,
         floatOffset(backend, x),
@@ -315,9 +415,16 @@ function blasKernels(
     if (sizeOf(dy.shape) === 0) {
       const start = floatOffset(backend, out);
       memory.floats.fill(0, start, start + sizeOf(out.shape));
+    } else if (sizeOf(out.shape) > 0 && dnn !== undefined) {
+      dnn.backwardData(
+        dnnGeometry(attrs.inputShape, filter.shape, attrs),
+        pointerOf(backend, memory.base, dy),
+        pointerOf(backend, memory.base, filter),
+        pointerOf(backend, memory.base, out),
+      );
     } else if (sizeOf(out.shape) > 0) {
       conv2dInputGradGemm(
-        blas,
+        blas!,
         memory,
         g,
         floatOffset(backend, dy),
@@ -328,14 +435,19 @@ function blasKernels(
     return out;
   };
 
-  const maxPoolGrad: tf.KernelFunc = (args) => {
-    const dy = input(args.inputs, "dy");
-    const x = input(args.inputs, "input");
-    const attrs = args.attrs as unknown as tf.MaxPoolGradAttrs;
-    if (x.dtype !== "float32" || dy.dtype !== "float32") {
-      return fallback(tf.MaxPoolGrad, args);
-    }
-    const info = tf.backend_util.computePool2DInfo(
+  /**
+   * Workspaces of oneDNN's max pools by the output's dataId, with the
+   * pool's geometry and the output's heap offset to check a match. Entries
+   * go with their outputs; the Identity kernel below shares dataIds, so
+   * the copy that the tape saves finds its entry too.
+   */
+  const workspaces = new WeakMap<
+    object,
+    { workspace: Uint8Array; key: string; offset: number }
+  >();
+
+  const poolInfo = (x: tf.TensorInfo, attrs: tf.MaxPoolGradAttrs) =>
+    tf.backend_util.computePool2DInfo(
       x.shape as [number, number, number, number],
       attrs.filterSize,
       attrs.strides,
@@ -343,28 +455,120 @@ function blasKernels(
       attrs.pad,
       attrs.dimRoundingMode,
     );
+
+  const maxPool: tf.KernelFunc = (args) => {
+    const x = input(args.inputs, "x");
+    const attrs = args.attrs as unknown as tf.MaxPoolGradAttrs;
+    if (dnn === undefined || x.dtype !== "float32" || x.shape.length !== 4) {
+      return fallback(tf.MaxPool, args);
+    }
+    const info = poolInfo(x, attrs);
+    if (sizeOf(info.outShape) === 0) return fallback(tf.MaxPool, args);
+    const backend = args.backend as unknown as WasmBackend;
+    const out = backend.makeOutput(info.outShape, "float32");
+    const base = memoryOf(backend).base;
+    const g = dnnGeometryOf(info);
+    const workspace = dnn.maxPoolForward(
+      g,
+      pointerOf(backend, base, x),
+      pointerOf(backend, base, out),
+    );
+    workspaces.set(out.dataId, {
+      workspace,
+      key: JSON.stringify(g),
+      offset: floatOffset(backend, out),
+    });
+    return out;
+  };
+
+  const maxPoolGrad: tf.KernelFunc = (args) => {
+    const dy = input(args.inputs, "dy");
+    const x = input(args.inputs, "input");
+    const y = input(args.inputs, "output");
+    const attrs = args.attrs as unknown as tf.MaxPoolGradAttrs;
+    if (x.dtype !== "float32" || dy.dtype !== "float32") {
+      return fallback(tf.MaxPoolGrad, args);
+    }
+    const info = poolInfo(x, attrs);
     checkShape(tf.MaxPoolGrad, dy.shape, info.outShape);
     const backend = args.backend as unknown as WasmBackend;
     const out = backend.makeOutput(x.shape, "float32");
-    if (sizeOf(x.shape) > 0) {
+    if (sizeOf(x.shape) === 0) return out;
+    const memory = memoryOf(backend);
+    const g = dnnGeometryOf(info);
+    const saved = workspaces.get(y.dataId);
+    if (
+      dnn !== undefined && saved !== undefined &&
+      saved.key === JSON.stringify(g) &&
+      saved.offset === floatOffset(backend, y)
+    ) {
+      dnn.maxPoolBackward(
+        g,
+        pointerOf(backend, memory.base, dy),
+        saved.workspace,
+        pointerOf(backend, memory.base, out),
+      );
+    } else {
       maxPoolGradInto(
-        memoryOf(backend).floats,
+        memory.floats,
         floatOffset(backend, x),
         floatOffset(backend, dy),
         floatOffset(backend, out),
-        geometryOf(info),
+        g,
       );
     }
     return out;
   };
 
+  // Shares the input's data, as the cpu backend does, instead of the
+  // shipped kernel's copy. No kernel of this toolkit or of tfjs writes
+  // into its inputs, so a shared buffer never changes under a tensor.
+  const identity: tf.KernelFunc = (args) => {
+    const x = input(args.inputs, "x");
+    if (x.dtype === "string") return fallback(tf.Identity, args);
+    const backend = args.backend as unknown as WasmBackend;
+    backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+
+  const reluGrad: tf.KernelFunc = (args) => {
+    const dy = input(args.inputs, "dy");
+    const x = input(args.inputs, "x");
+    checkShape(RELU_GRAD, dy.shape, x.shape);
+    const backend = args.backend as unknown as WasmBackend;
+    const dx = backend.makeOutput(x.shape, "float32");
+    const size = sizeOf(x.shape);
+    const memory = memoryOf(backend);
+    if (dnn !== undefined && size > 0) {
+      dnn.reluBackward(
+        size,
+        pointerOf(backend, memory.base, dy),
+        pointerOf(backend, memory.base, x),
+        pointerOf(backend, memory.base, dx),
+      );
+    } else {
+      reluGradInto(
+        memory.floats,
+        floatOffset(backend, dy),
+        floatOffset(backend, x),
+        floatOffset(backend, dx),
+        size,
+      );
+    }
+    return dx;
+  };
+
+  const batchNorm = batchNormKernels(dnn);
   const functions: Record<string, tf.KernelFunc> = {
     [tf.Conv2D]: conv2d,
     [tf.Conv2DBackpropFilter]: filterGrad,
     [tf.Conv2DBackpropInput]: inputGrad,
+    [tf.MaxPool]: maxPool,
     [tf.MaxPoolGrad]: maxPoolGrad,
-    [BATCH_NORM_TRAIN]: batchNormTrain,
-    [BATCH_NORM_TRAIN_GRAD]: batchNormTrainGrad,
+    [tf.Identity]: identity,
+    [RELU_GRAD]: reluGrad,
+    [BATCH_NORM_TRAIN]: batchNorm.forward,
+    [BATCH_NORM_TRAIN_GRAD]: batchNorm.backward,
   };
   return KERNEL_NAMES.map((kernelName) => ({
     kernelName,
@@ -401,69 +605,108 @@ function checkBatchNormInputs(
   return channels;
 }
 
-const batchNormTrain: tf.KernelFunc = (args) => {
-  const x = input(args.inputs, "x");
-  const gamma = input(args.inputs, "gamma");
-  const beta = input(args.inputs, "beta");
-  const { epsilon } = args.attrs as unknown as { epsilon: number };
-  const channels = checkBatchNormInputs(BATCH_NORM_TRAIN, x, [gamma, beta]);
-  const backend = args.backend as unknown as WasmBackend;
-  const y = backend.makeOutput(x.shape, "float32");
-  const xHat = backend.makeOutput(x.shape, "float32");
-  const mean = backend.makeOutput([channels], "float32");
-  const variance = backend.makeOutput([channels], "float32");
-  const invStd = backend.makeOutput([channels], "float32");
-  const pixels = sizeOf(x.shape) / channels;
-  batchNormForward(
-    memoryOf(backend).floats,
-    {
-      x: floatOffset(backend, x),
-      gamma: floatOffset(backend, gamma),
-      beta: floatOffset(backend, beta),
-      y: floatOffset(backend, y),
-      xHat: floatOffset(backend, xHat),
-      mean: floatOffset(backend, mean),
-      variance: floatOffset(backend, variance),
-      invStd: floatOffset(backend, invStd),
-    },
-    pixels,
-    channels,
-    epsilon,
-  );
-  return [y, xHat, mean, variance, invStd];
-};
+/**
+ * The fused batch-norm kernels: oneDNN's primitives when `dnn` is given
+ * and the data is not empty, else the JavaScript passes.
+ */
+function batchNormKernels(dnn: OneDnn | undefined): {
+  forward: tf.KernelFunc;
+  backward: tf.KernelFunc;
+} {
+  const forward: tf.KernelFunc = (args) => {
+    const x = input(args.inputs, "x");
+    const gamma = input(args.inputs, "gamma");
+    const beta = input(args.inputs, "beta");
+    const { epsilon } = args.attrs as unknown as { epsilon: number };
+    const channels = checkBatchNormInputs(BATCH_NORM_TRAIN, x, [gamma, beta]);
+    const backend = args.backend as unknown as WasmBackend;
+    const y = backend.makeOutput(x.shape, "float32");
+    const mean = backend.makeOutput([channels], "float32");
+    const variance = backend.makeOutput([channels], "float32");
+    const pixels = sizeOf(x.shape) / channels;
+    const memory = memoryOf(backend);
+    if (dnn !== undefined && pixels > 0 && x.shape.length === 4) {
+      const at = (info: tf.TensorInfo) => pointerOf(backend, memory.base, info);
+      dnn.batchNormForward(x.shape as BatchNormShape, epsilon, {
+        x: at(x),
+        gamma: at(gamma),
+        beta: at(beta),
+        y: at(y),
+        mean: at(mean),
+        variance: at(variance),
+      });
+    } else {
+      batchNormForward(
+        memory.floats,
+        {
+          x: floatOffset(backend, x),
+          gamma: floatOffset(backend, gamma),
+          beta: floatOffset(backend, beta),
+          y: floatOffset(backend, y),
+          mean: floatOffset(backend, mean),
+          variance: floatOffset(backend, variance),
+        },
+        pixels,
+        channels,
+        epsilon,
+      );
+    }
+    return [y, mean, variance];
+  };
 
-const batchNormTrainGrad: tf.KernelFunc = (args) => {
-  const dy = input(args.inputs, "dy");
-  const xHat = input(args.inputs, "xHat");
-  const gamma = input(args.inputs, "gamma");
-  const invStd = input(args.inputs, "invStd");
-  const channels = checkBatchNormInputs(BATCH_NORM_TRAIN_GRAD, dy, [
-    gamma,
-    invStd,
-  ]);
-  checkShape(BATCH_NORM_TRAIN_GRAD, dy.shape, xHat.shape);
-  const backend = args.backend as unknown as WasmBackend;
-  const dx = backend.makeOutput(dy.shape, "float32");
-  const dGamma = backend.makeOutput([channels], "float32");
-  const dBeta = backend.makeOutput([channels], "float32");
-  const pixels = sizeOf(dy.shape) / channels;
-  batchNormBackward(
-    memoryOf(backend).floats,
-    {
-      dy: floatOffset(backend, dy),
-      xHat: floatOffset(backend, xHat),
-      gamma: floatOffset(backend, gamma),
-      invStd: floatOffset(backend, invStd),
-      dx: floatOffset(backend, dx),
-      dGamma: floatOffset(backend, dGamma),
-      dBeta: floatOffset(backend, dBeta),
-    },
-    pixels,
-    channels,
-  );
-  return [dx, dGamma, dBeta];
-};
+  const backward: tf.KernelFunc = (args) => {
+    const dy = input(args.inputs, "dy");
+    const x = input(args.inputs, "x");
+    const gamma = input(args.inputs, "gamma");
+    const mean = input(args.inputs, "mean");
+    const variance = input(args.inputs, "variance");
+    const { epsilon } = args.attrs as unknown as { epsilon: number };
+    const channels = checkBatchNormInputs(BATCH_NORM_TRAIN_GRAD, dy, [
+      gamma,
+      mean,
+      variance,
+    ]);
+    checkShape(BATCH_NORM_TRAIN_GRAD, dy.shape, x.shape);
+    const backend = args.backend as unknown as WasmBackend;
+    const dx = backend.makeOutput(dy.shape, "float32");
+    const dGamma = backend.makeOutput([channels], "float32");
+    const dBeta = backend.makeOutput([channels], "float32");
+    const pixels = sizeOf(dy.shape) / channels;
+    const memory = memoryOf(backend);
+    if (dnn !== undefined && pixels > 0 && dy.shape.length === 4) {
+      const at = (info: tf.TensorInfo) => pointerOf(backend, memory.base, info);
+      dnn.batchNormBackward(dy.shape as BatchNormShape, epsilon, {
+        dy: at(dy),
+        x: at(x),
+        gamma: at(gamma),
+        mean: at(mean),
+        variance: at(variance),
+        dx: at(dx),
+        dGamma: at(dGamma),
+        dBeta: at(dBeta),
+      });
+    } else {
+      batchNormBackward(
+        memory.floats,
+        {
+          dy: floatOffset(backend, dy),
+          x: floatOffset(backend, x),
+          gamma: floatOffset(backend, gamma),
+          mean: floatOffset(backend, mean),
+          variance: floatOffset(backend, variance),
+          dx: floatOffset(backend, dx),
+          dGamma: floatOffset(backend, dGamma),
+          dBeta: floatOffset(backend, dBeta),
+        },
+        pixels,
+        channels,
+        epsilon,
+      );
+    }
+    return [dx, dGamma, dBeta];
+  };
+  return { forward, backward };
+}
 
 function checkShape(kernelName: string, actual: number[], expected: number[]) {
   if (actual.join(",") !== expected.join(",")) {
@@ -472,6 +715,33 @@ function checkShape(kernelName: string, actual: number[], expected: number[]) {
         `implies [${expected}]`,
     );
   }
+}
+
+/** The thread controls of either library. */
+function engineOf(engine: ConvEngine): {
+  setThreads(threads: number): void;
+} {
+  return "dnn" in engine ? engine.dnn : engine.blas;
+}
+
+/** Loads the requested library; "auto" tries oneDNN, then OpenBLAS. */
+function loadEngine(
+  convolutions: ConvolutionLibrary,
+  options: BlasKernelOptions,
+): { engine: ConvEngine } | { problem: string } {
+  const problems: string[] = [];
+  if (convolutions !== "openblas") {
+    const load = loadOneDnn(options.oneDnnLibraries ?? ONEDNN_LIBRARIES);
+    if ("dnn" in load) return { engine: { dnn: load.dnn } };
+    problems.push(load.problem);
+  }
+  if (convolutions !== "onednn") {
+    const load = loadOpenBlas(options.libraries ?? OPENBLAS_LIBRARIES);
+    if ("blas" in load) return { engine: { blas: load.blas } };
+    problems.push(load.problem);
+  }
+  // Both loaders give the same reason for a missing FFI permission.
+  return { problem: [...new Set(problems)].join("; ") };
 }
 
 function replaceKernel(config: tf.KernelConfig): void {
@@ -522,27 +792,45 @@ export function installBlasKernels(options: BlasKernelOptions = {}): BlasInfo {
         "integer >= 1",
     );
   }
-  const load = loadOpenBlas(options.libraries ?? OPENBLAS_LIBRARIES);
+  const convolutions = options.convolutions ?? convolutionsByEnvironment();
+  if (!CONVOLUTION_LIBRARIES.includes(convolutions)) {
+    throw new Error(
+      `installBlasKernels: unknown convolution library '${convolutions}': ` +
+        `expected one of ${CONVOLUTION_LIBRARIES.join(", ")}`,
+    );
+  }
+  const load = loadEngine(convolutions, options);
   if ("problem" in load) {
     return { used: false, reason: load.problem };
   }
-  const blas = load.blas;
-  if (threads !== undefined) blas.setThreads(threads);
+  const engine = load.engine;
+  if (threads !== undefined) engineOf(engine).setThreads(threads);
 
   const previous = new Map<string, tf.KernelConfig | undefined>();
   for (const name of KERNEL_NAMES) {
     previous.set(name, tf.getKernel(name, BACKEND));
   }
-  for (const config of blasKernels(blas, previous, options)) {
+  for (const config of blasKernels(engine, previous, options)) {
     replaceKernel(config);
   }
-  const info: BlasInfo = {
-    used: true,
-    library: blas.library,
-    config: blas.config,
-    threads: blas.threads(),
-  };
-  installed = { blas, info, previous };
+  const info: BlasInfo = "dnn" in engine
+    ? {
+      used: true,
+      convolutions: "onednn",
+      library: engine.dnn.library,
+      config: `oneDNN ${engine.dnn.version}`,
+      threads: engine.dnn.threads(),
+    }
+    : {
+      used: true,
+      convolutions: "openblas",
+      library: engine.blas.library,
+      config: engine.blas.config,
+      threads: engine.blas.threads(),
+    };
+  const previousReluGrad = tf.getGradient(tf.Relu)!;
+  tf.registerGradient(reluGradConfig(previousReluGrad));
+  installed = { info, previous, previousReluGrad };
   return { ...info };
 }
 
@@ -566,6 +854,7 @@ export function uninstallBlasKernels(): void {
       replaceKernel(config);
     }
   }
+  tf.registerGradient(installed.previousReluGrad);
   installed = undefined;
 }
 
@@ -583,6 +872,27 @@ export function blasKernelsInfo(): BlasInfo {
   return installed === undefined
     ? { used: false, reason: "the BLAS kernels are not installed" }
     : { ...installed.info };
+}
+
+/** The environment variable that picks the convolution library. */
+export const CONVOLUTIONS_ENVIRONMENT_VARIABLE = "CAMDROP_CONV";
+
+/**
+ * Reads {@linkcode CONVOLUTIONS_ENVIRONMENT_VARIABLE}: "auto" when it is
+ * unset, empty or not readable without a prompt, else its value in lower
+ * case (checked by the caller).
+ */
+export function convolutionsByEnvironment(): ConvolutionLibrary {
+  const permission = Deno.permissions.querySync({
+    name: "env",
+    variable: CONVOLUTIONS_ENVIRONMENT_VARIABLE,
+  });
+  if (permission.state !== "granted") return "auto";
+  const value = Deno.env.get(CONVOLUTIONS_ENVIRONMENT_VARIABLE)?.trim()
+    .toLowerCase();
+  return (value === undefined || value === ""
+    ? "auto"
+    : value) as ConvolutionLibrary;
 }
 
 /** The environment variable that turns the BLAS kernels off with "0". */

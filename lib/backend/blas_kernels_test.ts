@@ -8,10 +8,12 @@ import { AudioVisualModel } from "../models/model.ts";
 import { Trainer } from "../train/trainer.ts";
 import { assertRelativeError } from "../_testing.ts";
 import { setChunkFloats } from "./_blas_conv.ts";
+import { loadOneDnn } from "./_onednn.ts";
 import { loadOpenBlas } from "./_openblas.ts";
 import { CONV_CASES, type ConvCase, sizeOf, values } from "./_conv_testing.ts";
 import {
   blasKernelsInstalled,
+  type ConvolutionLibrary,
   installBlasKernels,
   uninstallBlasKernels,
 } from "./blas_kernels.ts";
@@ -22,6 +24,7 @@ const KERNEL_TOLERANCE = 1e-5;
 // The same for a training step, which chains many kernels.
 const STEP_TOLERANCE = 1e-4;
 const MISSING_LIBRARY = "/nonexistent/libopenblas.so.0";
+const MISSING_DNN_LIBRARY = "/nonexistent/libdnnl.so.2";
 // Sends every convolution to OpenBLAS, however small.
 const ALL_TO_BLAS = { minOutChannels: 1, minPatchSize: 1 };
 
@@ -29,18 +32,60 @@ const openBlasProblem = (() => {
   const load = loadOpenBlas();
   return "problem" in load ? load.problem : undefined;
 })();
-// Skipped with the reason printed where OpenBLAS or --allow-ffi is
+const oneDnnProblem = (() => {
+  const load = loadOneDnn();
+  return "problem" in load ? load.problem : undefined;
+})();
+// Skipped with the reason printed where a library or --allow-ffi is
 // missing; with CI=true the tests run and fail instead, because CI
-// installs libopenblas0-pthread and the test runner grants --allow-ffi.
-const requireOpenBlas = Deno.env.get("CI") === "true";
-const skip = openBlasProblem !== undefined && !requireOpenBlas;
+// installs libopenblas0-pthread and libdnnl2 and the test runner grants
+// --allow-ffi.
+const requireLibraries = Deno.env.get("CI") === "true";
+const skip = openBlasProblem !== undefined && !requireLibraries;
 if (skip) {
-  console.warn(`skip: BLAS kernel tests: ${openBlasProblem}`);
+  console.warn(`skip: OpenBLAS kernel tests: ${openBlasProblem}`);
+}
+const skipOneDnn = oneDnnProblem !== undefined && !requireLibraries;
+if (skipOneDnn) {
+  console.warn(`skip: oneDNN kernel tests: ${oneDnnProblem}`);
 }
 
 function checkOpenBlas(): void {
   if (openBlasProblem !== undefined) {
     throw new Error(`OpenBLAS is required with CI=true: ${openBlasProblem}`);
+  }
+}
+
+function checkOneDnn(): void {
+  if (oneDnnProblem !== undefined) {
+    throw new Error(`oneDNN is required with CI=true: ${oneDnnProblem}`);
+  }
+}
+
+/** The convolution libraries, with their skip flags and checks. */
+const LIBRARIES: {
+  name: Exclude<ConvolutionLibrary, "auto">;
+  ignore: boolean;
+  check: () => void;
+}[] = [
+  { name: "openblas", ignore: skip, check: checkOpenBlas },
+  { name: "onednn", ignore: skipOneDnn, check: checkOneDnn },
+];
+
+/** Registers one test per library, named "<library> <name>". */
+function testEachLibrary(
+  name: string,
+  fn: (convolutions: ConvolutionLibrary) => Promise<void>,
+): void {
+  for (const library of LIBRARIES) {
+    Deno.test({
+      name: `${library.name} ${name}`,
+      ignore: library.ignore,
+      fn: async () => {
+        library.check();
+        await fn(library.name);
+      },
+    });
   }
 }
 
@@ -114,8 +159,13 @@ function runKernels(c: ConvCase): Record<string, Float32Array> {
   return out;
 }
 
-async function onBlas<T>(f: () => T): Promise<T> {
-  installBlasKernels(ALL_TO_BLAS);
+async function onBlas<T>(
+  convolutions: ConvolutionLibrary,
+  f: () => T,
+): Promise<T> {
+  const info = installBlasKernels({ ...ALL_TO_BLAS, convolutions });
+  assert.equal(info.used, true, info.reason);
+  if (convolutions !== "auto") assert.equal(info.convolutions, convolutions);
   await tf.setBackend("wasm");
   try {
     return f();
@@ -129,28 +179,28 @@ async function onCpu<T>(f: () => T): Promise<T> {
   return f();
 }
 
-Deno.test({
-  name: "BLAS kernels match cpu",
-  ignore: skip,
-  fn: async () => {
-    checkOpenBlas();
-    for (const c of CASES) {
-      const ours = await onBlas(() => runKernels(c));
-      const reference = await onCpu(() => runKernels(c));
-      for (const key of ["y", "dw", "dx"]) {
-        assertRelativeError(
-          `${c.name} ${key}`,
-          ours[key],
-          reference[key],
-          KERNEL_TOLERANCE,
-        );
-      }
+/** Compares the three kernels of every case with the cpu backend. */
+async function checkConvCases(
+  convolutions: ConvolutionLibrary,
+): Promise<void> {
+  for (const c of CASES) {
+    const ours = await onBlas(convolutions, () => runKernels(c));
+    const reference = await onCpu(() => runKernels(c));
+    for (const key of ["y", "dw", "dx"]) {
+      assertRelativeError(
+        `${c.name} ${key}`,
+        ours[key],
+        reference[key],
+        KERNEL_TOLERANCE,
+      );
     }
-  },
-});
+  }
+}
+
+testEachLibrary("convolution kernels match cpu", checkConvCases);
 
 Deno.test({
-  name: "BLAS kernels match cpu in chunks",
+  name: "OpenBLAS kernels match cpu in chunks",
   ignore: skip,
   fn: async () => {
     checkOpenBlas();
@@ -158,18 +208,7 @@ Deno.test({
     // patch (98 floats) per chunk of one row.
     const previous = setChunkFloats(50);
     try {
-      for (const c of CASES) {
-        const ours = await onBlas(() => runKernels(c));
-        const reference = await onCpu(() => runKernels(c));
-        for (const key of ["y", "dw", "dx"]) {
-          assertRelativeError(
-            `${c.name} ${key}`,
-            ours[key],
-            reference[key],
-            KERNEL_TOLERANCE,
-          );
-        }
-      }
+      await checkConvCases("openblas");
     } finally {
       setChunkFloats(previous);
     }
@@ -210,57 +249,69 @@ const POOL_CASES: PoolCase[] = [
 ];
 
 /**
- * Runs MaxPoolGrad on the active backend for x = relu(values), so that
- * windows of zeros tie, as after the ImageNet stem's ReLU.
+ * Runs MaxPool and MaxPoolGrad on the active backend for x = relu(values),
+ * so that windows of zeros tie, as after the ImageNet stem's ReLU. With
+ * `copyOutput`, the gradient gets a copy of the pool's output, which
+ * oneDNN's kernel has no workspace for, so the JavaScript kernel runs.
  */
-function runPoolGrad(
+function runPool(
   c: PoolCase,
   x = tf.relu(tf.tensor4d(values(sizeOf(c.x), 4), c.x)),
-): Float32Array {
+  copyOutput = false,
+): { y: Float32Array; dx: Float32Array } {
   const attrs = { filterSize: c.filterSize, strides: c.strides, pad: c.pad };
   const y = tf.maxPool(x as tf.Tensor4D, c.filterSize, c.strides, c.pad);
+  const output = copyOutput ? tf.add(y, 0) : y;
   const dy = tf.tensor4d(values(y.size, 5), y.shape);
   const dx = tf.engine().runKernel(
     tf.MaxPoolGrad,
-    { dy, input: x, output: y },
+    { dy, input: x, output },
     attrs,
   ) as tf.Tensor;
-  const out = dx.dataSync() as Float32Array;
-  tf.dispose([x, y, dy, dx]);
+  const out = {
+    y: y.dataSync() as Float32Array,
+    dx: dx.dataSync() as Float32Array,
+  };
+  tf.dispose([x, y, output, dy, dx]);
   return out;
 }
 
-Deno.test({
-  name: "max-pool gradient matches cpu",
-  ignore: skip,
-  fn: async () => {
-    checkOpenBlas();
+testEachLibrary("max pool and its gradient match cpu", async (library) => {
+  for (const copyOutput of [false, true]) {
     for (const c of POOL_CASES) {
-      const ours = await onBlas(() => runPoolGrad(c));
-      const reference = await onCpu(() => runPoolGrad(c));
-      assertRelativeError(c.name, ours, reference, KERNEL_TOLERANCE);
+      const name = `${c.name}${copyOutput ? ", copied output" : ""}`;
+      const ours = await onBlas(
+        library,
+        () => runPool(c, undefined, copyOutput),
+      );
+      const reference = await onCpu(() => runPool(c));
+      assertRelativeError(`${name} y`, ours.y, reference.y, 0);
+      assertRelativeError(
+        `${name} dx`,
+        ours.dx,
+        reference.dx,
+        KERNEL_TOLERANCE,
+      );
     }
-  },
+  }
 });
 
-Deno.test({
-  name: "max-pool gradient picks the first tie",
-  ignore: skip,
-  fn: async () => {
-    checkOpenBlas();
-    // One 2x2 window holding 3, 7, 7, 1: the gradient goes to the first 7.
-    const c: PoolCase = {
-      name: "tie",
-      x: [1, 2, 2, 1],
-      filterSize: 2,
-      strides: 2,
-      pad: "valid",
-    };
-    const dx = await onBlas(() =>
-      runPoolGrad(c, tf.tensor4d([3, 7, 7, 1], c.x))
+testEachLibrary("max-pool gradient picks the first tie", async (library) => {
+  // One 2x2 window holding 3, 7, 7, 1: the gradient goes to the first 7.
+  const c: PoolCase = {
+    name: "tie",
+    x: [1, 2, 2, 1],
+    filterSize: 2,
+    strides: 2,
+    pad: "valid",
+  };
+  for (const copyOutput of [false, true]) {
+    const { dx } = await onBlas(
+      library,
+      () => runPool(c, tf.tensor4d([3, 7, 7, 1], c.x), copyOutput),
     );
     assert.deepEqual([...dx], [0, values(1, 5)[0], 0, 0]);
-  },
+  }
 });
 
 /**
@@ -306,45 +357,46 @@ function runBatchNorm(shape: [number, number, number, number]) {
   return out;
 }
 
-Deno.test({
-  name: "fused batch norm matches cpu",
-  ignore: skip,
-  fn: async () => {
-    checkOpenBlas();
-    // tf.memory() below needs an initialized backend, and when this test
-    // runs alone (--filter), no earlier test has set one.
-    await tf.ready();
-    for (
-      const shape of [[2, 5, 7, 3], [4, 16, 16, 32], [1, 1, 1, 4]] as const
-    ) {
-      const before = tf.memory().numTensors;
-      const ours = await onBlas(() => {
-        assert.notEqual(
-          tf.getKernel("CamdropBatchNormTrain", "wasm"),
-          undefined,
-        );
-        return runBatchNorm([...shape]);
-      });
-      const reference = await onCpu(() => runBatchNorm([...shape]));
-      for (const key of Object.keys(reference) as (keyof typeof reference)[]) {
-        assertRelativeError(
-          `${shape} ${key}`,
-          ours[key],
-          reference[key],
-          KERNEL_TOLERANCE,
-        );
-      }
-      assert.equal(tf.memory().numTensors, before, "tensors left behind");
+// On OpenBLAS the batch-norm kernels are JavaScript; on oneDNN they are
+// its primitives.
+testEachLibrary("fused batch norm matches cpu", checkBatchNorm);
+
+async function checkBatchNorm(
+  convolutions: ConvolutionLibrary,
+): Promise<void> {
+  // tf.memory() below needs an initialized backend, and when this test
+  // runs alone (--filter), no earlier test has set one.
+  await tf.ready();
+  for (
+    const shape of [[2, 5, 7, 3], [4, 16, 16, 32], [1, 1, 1, 4]] as const
+  ) {
+    const before = tf.memory().numTensors;
+    const ours = await onBlas(convolutions, () => {
+      assert.notEqual(
+        tf.getKernel("CamdropBatchNormTrain", "wasm"),
+        undefined,
+      );
+      return runBatchNorm([...shape]);
+    });
+    const reference = await onCpu(() => runBatchNorm([...shape]));
+    for (const key of Object.keys(reference) as (keyof typeof reference)[]) {
+      assertRelativeError(
+        `${shape} ${key}`,
+        ours[key],
+        reference[key],
+        KERNEL_TOLERANCE,
+      );
     }
-  },
-});
+    assert.equal(tf.memory().numTensors, before, "tensors left behind");
+  }
+}
 
 Deno.test({
   name: "fused batch norm of an empty batch",
   ignore: skip,
   fn: async () => {
     checkOpenBlas();
-    const result = await onBlas(() => {
+    const result = await onBlas("auto", () => {
       // Leaves stale values in freed heap blocks of the outputs' size, so
       // that an output the kernel does not write is unlikely to read 0.
       tf.dispose(Array.from({ length: 8 }, () => tf.fill([3], 7)));
@@ -394,46 +446,45 @@ function countDifferences(a: Float32Array, b: Float32Array): number {
   return count;
 }
 
-Deno.test({
-  name: "BLAS kernels are deterministic",
-  ignore: skip,
-  fn: async () => {
-    checkOpenBlas();
-    // Large enough that OpenBLAS splits the sgemm calls over its threads.
-    const c: ConvCase = {
-      name: "stage one",
-      x: [4, 28, 28, 64],
-      filter: [3, 3, 64, 64],
-      strides: 1,
-      pad: "same",
-    };
-    const runs: Record<string, Float32Array>[] = [];
-    for (const threads of [2, 2, 1]) {
-      installBlasKernels({ ...ALL_TO_BLAS, threads });
-      await tf.setBackend("wasm");
-      runs.push(runKernels(c));
-      uninstallBlasKernels();
-    }
-    for (const key of ["y", "dw", "dx"]) {
-      assert.equal(
-        countDifferences(runs[1][key], runs[0][key]),
-        0,
-        `${key}: elements that differ between two runs on 2 threads`,
-      );
-      // OpenBLAS 0.3.21 sums in another order on 1 thread than on 2, so
-      // the bits differ but not the values beyond rounding.
-      assertRelativeError(
-        `${key}: 1 thread against 2`,
-        runs[2][key],
-        runs[0][key],
-        KERNEL_TOLERANCE,
-      );
-    }
-  },
-});
+testEachLibrary("convolution kernels are deterministic", checkDeterminism);
+
+async function checkDeterminism(
+  convolutions: ConvolutionLibrary,
+): Promise<void> {
+  // Large enough that the library splits the work over its threads.
+  const c: ConvCase = {
+    name: "stage one",
+    x: [4, 28, 28, 64],
+    filter: [3, 3, 64, 64],
+    strides: 1,
+    pad: "same",
+  };
+  const runs: Record<string, Float32Array>[] = [];
+  for (const threads of [2, 2, 1]) {
+    installBlasKernels({ ...ALL_TO_BLAS, threads, convolutions });
+    await tf.setBackend("wasm");
+    runs.push(runKernels(c));
+    uninstallBlasKernels();
+  }
+  for (const key of ["y", "dw", "dx"]) {
+    assert.equal(
+      countDifferences(runs[1][key], runs[0][key]),
+      0,
+      `${key}: elements that differ between two runs on 2 threads`,
+    );
+    // Both libraries may sum in another order on 1 thread than on 2,
+    // so the bits may differ but not the values beyond rounding.
+    assertRelativeError(
+      `${key}: 1 thread against 2`,
+      runs[2][key],
+      runs[0][key],
+      KERNEL_TOLERANCE,
+    );
+  }
+}
 
 Deno.test({
-  name: "BLAS kernels leave small convs to XNNPACK",
+  name: "OpenBLAS kernels leave small convs to XNNPACK",
   ignore: skip,
   fn: async () => {
     checkOpenBlas();
@@ -443,7 +494,7 @@ Deno.test({
     const filter = tf.tensor4d(values(3 * 3 * 8 * 4, 2), [3, 3, 8, 4]);
     const run = () =>
       tf.conv2d(x, filter, 1, "same").dataSync() as Float32Array;
-    installBlasKernels();
+    installBlasKernels({ convolutions: "openblas" });
     await tf.setBackend("wasm");
     const ours = run();
     uninstallBlasKernels();
@@ -453,21 +504,20 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "BLAS kernels fall back for dilations",
-  ignore: skip,
-  fn: async () => {
-    checkOpenBlas();
-    const x = tf.tensor4d(values(2 * 9 * 9 * 3, 1), [2, 9, 9, 3]);
-    const filter = tf.tensor4d(values(3 * 3 * 3 * 4, 2), [3, 3, 3, 4]);
-    const run = () =>
-      tf.conv2d(x, filter, 1, "same", "NHWC", 2).dataSync() as Float32Array;
-    const ours = await onBlas(run);
-    const reference = await onCpu(run);
-    assertRelativeError("dilation 2", ours, reference, KERNEL_TOLERANCE);
-    tf.dispose([x, filter]);
-  },
-});
+testEachLibrary("kernels fall back for dilations", checkDilationFallback);
+
+async function checkDilationFallback(
+  convolutions: ConvolutionLibrary,
+): Promise<void> {
+  const x = tf.tensor4d(values(2 * 9 * 9 * 3, 1), [2, 9, 9, 3]);
+  const filter = tf.tensor4d(values(3 * 3 * 3 * 4, 2), [3, 3, 3, 4]);
+  const run = () =>
+    tf.conv2d(x, filter, 1, "same", "NHWC", 2).dataSync() as Float32Array;
+  const ours = await onBlas(convolutions, run);
+  const reference = await onCpu(run);
+  assertRelativeError("dilation 2", ours, reference, KERNEL_TOLERANCE);
+  tf.dispose([x, filter]);
+}
 
 async function loadDigits() {
   return await loadEmbeddedDigits({ trainSize: 8, valSize: 8, testSize: 8 });
@@ -507,59 +557,78 @@ async function trainOneStep(
   return { loss: result.loss, weights };
 }
 
-Deno.test({
-  name: "BLAS training step matches wasm",
-  ignore: skip,
-  fn: async () => {
-    checkOpenBlas();
-    const data = await loadDigits();
-    const blas = await setupBackend("wasm", { blas: ALL_TO_BLAS });
-    assert.equal(blas.blas.used, true, blas.blas.reason);
-    const ours = await trainOneStep(data);
-    const again = await trainOneStep(data);
+testEachLibrary("training step matches wasm", checkTrainingStep);
 
-    const plain = await setupBackend("wasm", { blas: false });
-    assert.equal(plain.blas.used, false);
-    assert.equal(blasKernelsInstalled(), false);
-    const reference = await trainOneStep(data);
+async function checkTrainingStep(
+  convolutions: ConvolutionLibrary,
+): Promise<void> {
+  const data = await loadDigits();
+  const blas = await setupBackend("wasm", {
+    blas: { ...ALL_TO_BLAS, convolutions },
+  });
+  assert.equal(blas.blas.used, true, blas.blas.reason);
+  assert.equal(blas.blas.convolutions, convolutions);
+  const ours = await trainOneStep(data);
+  const again = await trainOneStep(data);
 
-    assert.ok(Number.isFinite(ours.loss), `loss ${ours.loss}`);
-    assertRelativeError("loss", [ours.loss], [reference.loss], STEP_TOLERANCE);
-    assert.equal(ours.weights.size, reference.weights.size);
-    for (const [name, weights] of reference.weights) {
-      assertRelativeError(
-        name,
-        ours.weights.get(name)!,
-        weights,
-        STEP_TOLERANCE,
-      );
-    }
-    // Same seed on the BLAS path: bit-identical loss and weights.
-    assert.equal(again.loss, ours.loss);
-    for (const [name, weights] of ours.weights) {
-      assert.equal(
-        countDifferences(again.weights.get(name)!, weights),
-        0,
-        `${name}: elements that differ between two runs`,
-      );
-    }
-  },
-});
+  const plain = await setupBackend("wasm", { blas: false });
+  assert.equal(plain.blas.used, false);
+  assert.equal(blasKernelsInstalled(), false);
+  const reference = await trainOneStep(data);
+
+  assert.ok(Number.isFinite(ours.loss), `loss ${ours.loss}`);
+  assertRelativeError("loss", [ours.loss], [reference.loss], STEP_TOLERANCE);
+  assert.equal(ours.weights.size, reference.weights.size);
+  for (const [name, weights] of reference.weights) {
+    assertRelativeError(
+      name,
+      ours.weights.get(name)!,
+      weights,
+      STEP_TOLERANCE,
+    );
+  }
+  // Same seed on the BLAS path: bit-identical loss and weights.
+  assert.equal(again.loss, ours.loss);
+  for (const [name, weights] of ours.weights) {
+    assert.equal(
+      countDifferences(again.weights.get(name)!, weights),
+      0,
+      `${name}: elements that differ between two runs`,
+    );
+  }
+}
 
 Deno.test("BLAS kernels report a missing library", async () => {
-  const info = installBlasKernels({ libraries: [MISSING_LIBRARY] });
+  const info = installBlasKernels({
+    libraries: [MISSING_LIBRARY],
+    convolutions: "openblas",
+  });
   assert.equal(info.used, false);
   assert.match(info.reason ?? "", /nonexistent\/libopenblas\.so\.0/);
   assert.equal(blasKernelsInstalled(), false);
 
+  const dnn = installBlasKernels({
+    oneDnnLibraries: [MISSING_DNN_LIBRARY],
+    convolutions: "onednn",
+  });
+  assert.equal(dnn.used, false);
+  assert.match(dnn.reason ?? "", /nonexistent\/libdnnl\.so\.2/);
+  assert.match(dnn.reason ?? "", /apt-get install libdnnl2/);
+  assert.equal(blasKernelsInstalled(), false);
+
   const warnings: string[] = [];
   const backend = await setupBackend("wasm", {
-    blas: { libraries: [MISSING_LIBRARY] },
+    blas: {
+      libraries: [MISSING_LIBRARY],
+      oneDnnLibraries: [MISSING_DNN_LIBRARY],
+    },
     onWarning: (message) => warnings.push(message),
   });
   assert.equal(backend.name, "wasm");
   assert.equal(backend.blas.used, false);
-  assert.match(backend.blas.reason ?? "", /could not be loaded/);
+  // "auto" names both libraries.
+  assert.match(backend.blas.reason ?? "", /oneDNN could not be loaded/);
+  assert.match(backend.blas.reason ?? "", /OpenBLAS could not be loaded/);
   assert.equal(warnings.length, 1, warnings.join("\n"));
   assert.match(warnings[0], /plain wasm kernels run instead/);
 
@@ -617,6 +686,17 @@ Deno.test("BLAS kernels can be turned off", async () => {
   assert.equal(backend.blas.used, false);
   assert.match(backend.blas.reason ?? "", /turned off/);
   assert.deepEqual(warnings, []);
+  assert.equal(blasKernelsInstalled(), false);
+});
+
+Deno.test("BLAS kernels reject an unknown convolution library", () => {
+  assert.throws(
+    () =>
+      installBlasKernels({
+        convolutions: "mkl" as ConvolutionLibrary,
+      }),
+    /unknown convolution library 'mkl': expected one of auto, onednn, openblas/,
+  );
   assert.equal(blasKernelsInstalled(), false);
 });
 

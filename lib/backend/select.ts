@@ -69,10 +69,12 @@ export interface SetupBackendOptions {
    */
   installKernels?: boolean;
   /**
-   * Whether to run the wasm backend's convolutions on OpenBLAS
+   * Whether to run the wasm backend's convolutions and a few other kernels
+   * on a native library, oneDNN or OpenBLAS
    * ({@linkcode installBlasKernels}), with its options. Only takes effect
-   * with `installKernels`. When OpenBLAS or `--allow-ffi` is missing, the
-   * plain wasm kernels run and `onWarning` receives the reason.
+   * with `installKernels`. When both libraries or `--allow-ffi` are
+   * missing, the plain wasm kernels run and `onWarning` receives the
+   * reason.
    * @default true, unless the environment variable CAMDROP_BLAS is "0",
    *   "false" or "off"
    */
@@ -98,7 +100,7 @@ export interface BackendInfo {
   nativePackage?: string;
   /** Whether the wasm gradient kernels are installed. */
   wasmKernels: boolean;
-  /** Whether the wasm convolutions run on OpenBLAS, and why not. */
+  /** Whether the wasm convolutions run on a native library, and why not. */
   blas: BlasInfo;
 }
 
@@ -211,7 +213,7 @@ async function tryWebGpu(importModule: ImportModule) {
   return await activate("webgpu");
 }
 
-/** Describes whether the active backend's convolutions run on OpenBLAS. */
+/** Describes whether the active backend's convolutions run natively. */
 function blasInfo(
   active: string,
   request: false | BlasKernelOptions,
@@ -314,7 +316,8 @@ export async function setupBackend(
       (reason) => {
         blasReason = reason;
         options.onWarning?.(
-          `setupBackend: the OpenBLAS convolution kernels are not in use: ` +
+          `setupBackend: the accelerated kernels (oneDNN or OpenBLAS) are ` +
+            `not in use: ` +
             `${reason}. The plain wasm kernels run instead.`,
         );
       },

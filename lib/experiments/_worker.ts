@@ -27,8 +27,9 @@ export interface WorkerRequest {
   /** Options of the evaluation after training. */
   evaluation: RunOptions["evaluation"];
   /**
-   * OpenBLAS threads, so that workers training at the same time share the
-   * cores instead of each starting one thread per core.
+   * Threads of the native kernels (oneDNN's or OpenBLAS's), so that
+   * workers training at the same time share the cores instead of each
+   * starting one thread per core.
    */
   blasThreads: number;
 }
@@ -37,7 +38,7 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
   const { config, outDir, reuse, environment, evaluation, blasThreads } =
     event.data;
   try {
-    // CAMDROP_BLAS=0 still turns the OpenBLAS path off.
+    // CAMDROP_BLAS=0 still turns the accelerated path off.
     const blas = blasRequestedByEnvironment()
       ? { threads: blasThreads }
       : false;

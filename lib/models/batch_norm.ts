@@ -13,8 +13,11 @@
  * with sums and N over the batch and spatial axes.
  *
  * Where the active backend has the fused kernels of the accelerated wasm
- * path (`installBlasKernels`), each direction is one kernel of two passes
- * over the data. Elsewhere it is composed of tfjs ops.
+ * path (`installBlasKernels`), each direction is one kernel: oneDNN's
+ * batch-norm primitive, or a few JavaScript passes over the data. The
+ * fused forward pass keeps x and the batch statistics, and the backward
+ * kernel recomputes x_hat from them. Elsewhere the op is composed of tfjs
+ * ops, which keep x_hat.
  *
  * @module
  */
@@ -76,40 +79,70 @@ function composedBackward(
   return [dx, dGamma, dBeta];
 }
 
-/** Computes the forward pass with the fused kernel. */
-function fusedForward(
-  x: tf.Tensor4D,
-  gamma: tf.Tensor1D,
-  beta: tf.Tensor1D,
+/**
+ * Runs the op with the fused kernels: the forward pass keeps x and the
+ * batch statistics, from which the backward kernel recomputes xHat.
+ */
+function fusedOp(
   epsilon: number,
-): ForwardParts {
-  const [y, xHat, mean, variance, invStd] = tf.engine().runKernel(
-    BATCH_NORM_TRAIN,
-    { x, gamma, beta },
-    { epsilon } as unknown as tf.NamedAttrMap,
-  ) as tf.Tensor[];
-  return {
-    y: y as tf.Tensor4D,
-    xHat: xHat as tf.Tensor4D,
-    mean: mean as tf.Tensor1D,
-    variance: variance as tf.Tensor1D,
-    invStd: invStd as tf.Tensor1D,
+  onMoments?: (moments: BatchMoments) => void,
+) {
+  const attrs = { epsilon } as unknown as tf.NamedAttrMap;
+  // deno-lint-ignore no-explicit-any
+  return (x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, save: any) => {
+    const [y, mean, variance] = tf.engine().runKernel(
+      BATCH_NORM_TRAIN,
+      { x, gamma, beta },
+      attrs,
+    ) as tf.Tensor[];
+    // Saving clones the handles, so it comes before onMoments, whose
+    // owner may dispose the statistics at once.
+    save([x, gamma, mean, variance]);
+    if (onMoments) {
+      onMoments({
+        mean: tf.keep(mean) as tf.Tensor1D,
+        variance: tf.keep(variance) as tf.Tensor1D,
+      });
+    }
+    return {
+      value: y as tf.Tensor4D,
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [input, scale, batchMean, batchVariance] = saved;
+        return tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, {
+          dy,
+          x: input,
+          gamma: scale,
+          mean: batchMean,
+          variance: batchVariance,
+        }, attrs) as tf.Tensor[];
+      },
+    };
   };
 }
 
-/** Computes [dx, dGamma, dBeta] with the fused kernel. */
-function fusedBackward(
-  dy: tf.Tensor4D,
-  xHat: tf.Tensor,
-  invStd: tf.Tensor,
-  gamma: tf.Tensor,
-): tf.Tensor[] {
-  return tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, {
-    dy,
-    xHat,
-    gamma,
-    invStd,
-  }) as tf.Tensor[];
+/** Runs the op composed of tfjs ops, keeping xHat for the gradient. */
+function composedOp(
+  epsilon: number,
+  onMoments?: (moments: BatchMoments) => void,
+) {
+  // deno-lint-ignore no-explicit-any
+  return (x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, save: any) => {
+    const parts = composedForward(x, gamma, beta, epsilon);
+    if (onMoments) {
+      onMoments({
+        mean: tf.keep(parts.mean),
+        variance: tf.keep(parts.variance),
+      });
+    }
+    save([parts.xHat, parts.invStd, gamma]);
+    return {
+      value: parts.y,
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [xHat, invStd, scale] = saved;
+        return composedBackward(dy, xHat, invStd, scale);
+      },
+    };
+  };
 }
 
 /**
@@ -125,27 +158,13 @@ export function batchNormTraining(
   onMoments?: (moments: BatchMoments) => void,
 ): tf.Tensor4D {
   const fused = tf.getKernel(BATCH_NORM_TRAIN, tf.getBackend()) != null;
-  const forward = fused ? fusedForward : composedForward;
-  const backward = fused ? fusedBackward : composedBackward;
-  const op = tf.customGrad(
-    // deno-lint-ignore no-explicit-any
-    ((input: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, save: any) => {
-      const parts = forward(input, g, b, epsilon);
-      if (onMoments) {
-        onMoments({
-          mean: tf.keep(parts.mean),
-          variance: tf.keep(parts.variance),
-        });
-      }
-      save([parts.xHat, parts.invStd, g]);
-      return {
-        value: parts.y,
-        gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
-          const [xHat, invStd, scale] = saved;
-          return backward(dy, xHat, invStd, scale);
-        },
-      };
-    }) as never,
-  ) as (a: tf.Tensor4D, b: tf.Tensor1D, c: tf.Tensor1D) => tf.Tensor4D;
+  const body = fused
+    ? fusedOp(epsilon, onMoments)
+    : composedOp(epsilon, onMoments);
+  const op = tf.customGrad(body as never) as (
+    a: tf.Tensor4D,
+    b: tf.Tensor1D,
+    c: tf.Tensor1D,
+  ) => tf.Tensor4D;
   return op(x, gamma, beta);
 }
