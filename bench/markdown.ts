@@ -292,8 +292,11 @@ function limitsSection(report: Report): string[] {
     );
   }
   lines.push(
-    "- The paper's shapes get few timed steps (3 in a full run, 1 with " +
-      "--quick), so one slow step moves the median.",
+    "- The paper's shapes get few timed steps (in a full run 7 on oneDNN " +
+      "and PyTorch, 3 on the slower paths; 1 with --quick), so one slow " +
+      "step moves the median. The timed steps of one case differed by up " +
+      "to 17 % in one run (2.29-2.68 s on oneDNN, 2026-12-05), so a " +
+      "CAMDrop / naive ratio within 0.9-1.1 does not tell the two apart.",
   );
   return lines;
 }

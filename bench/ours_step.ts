@@ -209,7 +209,9 @@ export async function measureOurs(
   const spec = { ...shapeSpec(shape), batchSize };
   const info = await setupBackend(backend, { blas });
   if (blas && !info.blas.used) {
-    throw new Error(`The BLAS kernels are not in use: ${info.blas.reason}`);
+    throw new Error(
+      `The accelerated kernels are not in use: ${info.blas.reason}`,
+    );
   }
   const device = backend === "webgpu" ? await adapterName() : undefined;
   const dataset = spec.data === "embedded"
@@ -270,7 +272,9 @@ export async function measureOurs(
   const stepSeconds: number[] = [];
   let path = "";
   if (backend === "webgpu") path = " WebGPU";
-  else if (blas) path = " BLAS";
+  else if (blas) {
+    path = info.blas.convolutions === "onednn" ? " oneDNN" : " OpenBLAS";
+  }
   const name = `ours${path} ${shape} ${method}`;
   for (let i = 0; i < warmup + steps; i++) {
     const timed = i >= warmup;
