@@ -689,6 +689,82 @@ Deno.test("BLAS kernels can be turned off", async () => {
   assert.equal(blasKernelsInstalled(), false);
 });
 
+// libdnnl marks itself undeletable when it loads first, through C++
+// symbols that must stay unique. Mesa's Vulkan driver (the WebGPU tests)
+// loads libLLVM, which defines the same symbols, and then libdnnl can be
+// unloaded. The test loads libLLVM globally first, as Mesa does.
+const LLVM_LIBRARIES = ["libLLVM-15.so.1", "libLLVM-14.so.1"];
+
+Deno.test({
+  name: "oneDNN stays loaded after dlclose",
+  ignore: skipOneDnn,
+  fn: async () => {
+    checkOneDnn();
+    // A child process opens and closes libdnnl through glibc itself, so
+    // that the last close unmaps it unless keepLoaded pinned it.
+    const onednn = new URL("./_onednn.ts", import.meta.url).href;
+    const script = `
+      const { keepLoaded, ONEDNN_LIBRARIES } = await import(${
+      JSON.stringify(onednn)
+    });
+      const RTLD_NOW = 2;
+      const RTLD_GLOBAL = 0x100;
+      const libc = Deno.dlopen("libc.so.6", {
+        dlopen: { parameters: ["buffer", "i32"], result: "pointer" },
+        dlclose: { parameters: ["pointer"], result: "i32" },
+      }).symbols;
+      const cString = (text) => new TextEncoder().encode(text + "\\0");
+      const llvm = ${JSON.stringify(LLVM_LIBRARIES)}.some((name) =>
+        libc.dlopen(cString(name), RTLD_NOW | RTLD_GLOBAL) !== null
+      );
+      const path = ONEDNN_LIBRARIES[0];
+      const mapped = () =>
+        Deno.readTextFileSync("/proc/self/maps").includes("libdnnl.so");
+      const before = mapped();
+      libc.dlclose(libc.dlopen(cString(path), RTLD_NOW));
+      const afterClose = mapped();
+      const handle = libc.dlopen(cString(path), RTLD_NOW);
+      const pinned = keepLoaded(path);
+      libc.dlclose(handle);
+      const afterPin = mapped();
+      console.log(JSON.stringify({ llvm, before, afterClose, pinned, afterPin }));
+    `;
+    const child = new Deno.Command(Deno.execPath(), {
+      // /proc/self/maps needs --allow-all in Deno 2.9.
+      args: ["run", "--allow-all", "--no-prompt", "-"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(script));
+    await writer.close();
+    const output = await child.output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    const steps = JSON.parse(new TextDecoder().decode(output.stdout).trim());
+    assert.equal(steps.before, false, "mapped before any dlopen");
+    if (steps.llvm) {
+      assert.equal(steps.afterClose, false, "still mapped after dlclose");
+    } else if (requireLibraries) {
+      throw new Error(
+        `none of ${LLVM_LIBRARIES.join(", ")} loaded; CI installs libLLVM ` +
+          "with mesa-vulkan-drivers",
+      );
+    } else {
+      console.warn(
+        "oneDNN unload test: no libLLVM, so only the pinned half runs",
+      );
+    }
+    assert.equal(steps.pinned, true, "keepLoaded failed");
+    assert.equal(
+      steps.afterPin,
+      true,
+      "unmapped after dlclose despite the pin",
+    );
+  },
+});
+
 Deno.test("BLAS kernels reject an unknown convolution library", () => {
   assert.throws(
     () =>
