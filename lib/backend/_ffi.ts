@@ -62,3 +62,39 @@ export function openFirst<S extends Deno.ForeignLibraryInterface, T>(
   }
   return { failures };
 }
+
+/** glibc's loader, to keep a library mapped for the life of the process. */
+const LIBC = "libc.so.6";
+const LIBC_SYMBOLS = {
+  dlopen: { parameters: ["buffer", "i32"], result: "pointer" },
+} as const;
+// dlfcn.h of glibc.
+const RTLD_NOW = 2;
+const RTLD_NODELETE = 0x1000;
+
+/**
+ * Opens `library` once more with RTLD_NODELETE, so that it stays mapped
+ * after every `Deno.dlopen` handle to it is closed. Deno closes an
+ * isolate's handles when the isolate ends, and each test module under
+ * `deno test` runs in an isolate of its own. A library with threads of its
+ * own must not be unloaded while they live: libdnnl and libgomp were
+ * unloaded at a module's end (LD_DEBUG=files showed it) and the process
+ * crashed in libgomp's threads. libdnnl is undeletable by itself unless
+ * libLLVM (loaded by Mesa's Vulkan driver) came first.
+ *
+ * @returns Whether the library is now pinned.
+ */
+export function keepLoaded(library: string): boolean {
+  let libc: Deno.DynamicLibrary<typeof LIBC_SYMBOLS>;
+  try {
+    libc = Deno.dlopen(LIBC, LIBC_SYMBOLS);
+  } catch {
+    return false;
+  }
+  try {
+    const name = new TextEncoder().encode(`${library}\0`);
+    return libc.symbols.dlopen(name, RTLD_NOW | RTLD_NODELETE) !== null;
+  } finally {
+    libc.close();
+  }
+}

@@ -19,7 +19,7 @@
  */
 
 import type { ConvGeometry } from "./_blas_conv.ts";
-import { ffiProblem, openFirst } from "./_ffi.ts";
+import { ffiProblem, keepLoaded, openFirst } from "./_ffi.ts";
 
 /** Library paths and names tried in order by {@linkcode loadOneDnn}. */
 export const ONEDNN_LIBRARIES: readonly string[] = [
@@ -240,42 +240,6 @@ const SYMBOLS = {
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-/** glibc's loader, to keep a library mapped for the life of the process. */
-const LIBC = "libc.so.6";
-const LIBC_SYMBOLS = {
-  dlopen: { parameters: ["buffer", "i32"], result: "pointer" },
-} as const;
-// dlfcn.h of glibc.
-const RTLD_NOW = 2;
-const RTLD_NODELETE = 0x1000;
-
-/**
- * Opens `library` once more with RTLD_NODELETE, so that it stays mapped
- * after every `Deno.dlopen` handle to it is closed. Deno closes an
- * isolate's handles when the isolate ends, and each test module under
- * `deno test` runs in an isolate of its own. libdnnl is normally
- * undeletable by itself, but not when libLLVM (loaded by Mesa's Vulkan
- * driver) came first. Then libdnnl and libgomp were unloaded at a module's
- * end while libgomp's threads were alive, and the process crashed in those
- * threads (SIGSEGV; LD_DEBUG=files showed both unloaded).
- *
- * @returns Whether the library is now pinned.
- */
-export function keepLoaded(library: string): boolean {
-  let libc: Deno.DynamicLibrary<typeof LIBC_SYMBOLS>;
-  try {
-    libc = Deno.dlopen(LIBC, LIBC_SYMBOLS);
-  } catch {
-    return false;
-  }
-  try {
-    const name = new TextEncoder().encode(`${library}\0`);
-    return libc.symbols.dlopen(name, RTLD_NOW | RTLD_NODELETE) !== null;
-  } finally {
-    libc.close();
-  }
-}
-
 /** GNU OpenMP, the threading runtime of Debian's libdnnl2. */
 const OPENMP_LIBRARY = "libgomp.so.1";
 const OPENMP_SYMBOLS = {
@@ -417,11 +381,12 @@ export function loadOneDnn(
     SYMBOLS,
     opened,
     (library, handle) => {
+      // libgomp's threads outlive every call, so neither library may be
+      // unloaded while the process runs.
       if (!keepLoaded(library) || !keepLoaded(OPENMP_LIBRARY)) {
         handle.close();
         throw new Error(
-          `could not be kept loaded (dlopen with RTLD_NODELETE through ` +
-            `${LIBC} failed)`,
+          "could not be kept loaded (dlopen with RTLD_NODELETE failed)",
         );
       }
       // Already loaded by libdnnl.so.2 itself, so this finds that copy.

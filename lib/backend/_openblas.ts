@@ -19,7 +19,7 @@ export const OPENBLAS_LIBRARIES: readonly string[] = [
   "libopenblas.so",
 ];
 
-import { ffiProblem, openFirst } from "./_ffi.ts";
+import { ffiProblem, keepLoaded, openFirst } from "./_ffi.ts";
 
 const SYMBOLS = {
   cblas_sgemm: {
@@ -85,9 +85,9 @@ export interface OpenBlas {
 /** The outcome of {@linkcode loadOpenBlas}: the library or why it failed. */
 export type OpenBlasLoad = { blas: OpenBlas } | { problem: string };
 
-// Opened libraries by name. They are never closed, because unloading
-// OpenBLAS while its thread pool is alive crashed the process (seen with
-// Debian's 0.3.21 pthread build).
+// Opened libraries by name. They are never unloaded (keepLoaded), because
+// unloading OpenBLAS while its thread pool is alive crashed the process
+// (seen with Debian's 0.3.21 pthread build).
 const opened = new Map<string, OpenBlas>();
 
 /**
@@ -104,7 +104,15 @@ export function loadOpenBlas(
 ): OpenBlasLoad {
   const problem = ffiProblem();
   if (problem !== undefined) return { problem };
-  const load = openFirst(libraries, SYMBOLS, opened, wrap);
+  const load = openFirst(libraries, SYMBOLS, opened, (library, handle) => {
+    if (!keepLoaded(library)) {
+      handle.close();
+      throw new Error(
+        "could not be kept loaded (dlopen with RTLD_NODELETE failed)",
+      );
+    }
+    return wrap(library, handle);
+  });
   if ("value" in load) return { blas: load.value };
   return {
     problem: `OpenBLAS could not be loaded (${load.failures.join("; ")}). ` +

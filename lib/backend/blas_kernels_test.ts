@@ -703,10 +703,10 @@ Deno.test({
     // A child process opens and closes libdnnl through glibc itself, so
     // that the last close unmaps it unless keepLoaded pinned it.
     const onednn = new URL("./_onednn.ts", import.meta.url).href;
+    const ffi = new URL("./_ffi.ts", import.meta.url).href;
     const script = `
-      const { keepLoaded, ONEDNN_LIBRARIES } = await import(${
-      JSON.stringify(onednn)
-    });
+      const { ONEDNN_LIBRARIES } = await import(${JSON.stringify(onednn)});
+      const { keepLoaded } = await import(${JSON.stringify(ffi)});
       const RTLD_NOW = 2;
       const RTLD_GLOBAL = 0x100;
       const libc = Deno.dlopen("libc.so.6", {
