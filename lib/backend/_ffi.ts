@@ -32,7 +32,8 @@ export function ffiProblem(): string | undefined {
 /**
  * Opens the first of `libraries` that loads with `symbols` and that
  * `wrap` accepts, or returns the value cached for a library opened
- * before. Libraries stay open for the life of the process.
+ * before. The cache lives as long as the isolate; `wrap` may pin the
+ * library for longer with {@linkcode keepLoaded}.
  *
  * @param libraries Names or paths for `Deno.dlopen`, tried in order.
  * @param symbols The symbols to bind.

@@ -38,6 +38,7 @@ export interface DnnConvGeometry extends ConvGeometry {
 // Struct sizes and enum values of oneDNN 2.6 (dnnl_types.h), checked with
 // sizeof and printf against Debian's libdnnl-dev 2.6.3. The sizes are
 // rounded up to whole kilobytes: the library writes at most sizeof bytes.
+const SUPPORTED_VERSION = "2.6";
 const MEMORY_DESC_BYTES = 1024; // sizeof(dnnl_memory_desc_t) = 696
 const CONV_DESC_BYTES = 6144; // sizeof(dnnl_convolution_desc_t) = 5976
 // sizeof(dnnl_batch_normalization_desc_t) = 3496
@@ -332,6 +333,15 @@ export interface OneDnn {
     workspace: Uint8Array,
     dx: Deno.PointerValue,
   ): void;
+  /**
+   * Whether oneDNN accepts a pass at geometry `g`: builds and caches its
+   * primitive, and returns false when oneDNN rejects the shape, so that
+   * the caller can run another kernel.
+   */
+  supports(
+    kind: "forward" | "backwardData" | "backwardWeights" | "maxPool",
+    g: DnnConvGeometry,
+  ): boolean;
   /** dx = dy where x > 0, else 0, over `size` floats. */
   reluBackward(
     size: number,
@@ -345,6 +355,11 @@ export interface OneDnn {
    * has its own).
    */
   setThreads(threads: number): void;
+  /**
+   * The OpenMP threads when the library was opened: OMP_NUM_THREADS, else
+   * every core.
+   */
+  defaultThreads: number;
   /** Returns the OpenMP threads the next convolution would use. */
   threads(): number;
   /** The implementation oneDNN chose for a pass, e.g. "brg:avx512_core". */
@@ -510,10 +525,20 @@ function wrap(library: string, s: Symbols, openMp: OpenMp): OneDnn {
   const stream = pointerOut(cell);
   const versionPointer = s.dnnl_version();
   let version = "unknown";
+  let majorMinor = "";
   if (versionPointer !== null) {
     // dnnl_version_t starts with three ints: major, minor, patch.
     const view = new Deno.UnsafePointerView(versionPointer);
-    version = `${view.getInt32(0)}.${view.getInt32(4)}.${view.getInt32(8)}`;
+    majorMinor = `${view.getInt32(0)}.${view.getInt32(4)}`;
+    version = `${majorMinor}.${view.getInt32(8)}`;
+  }
+  // The struct sizes and enum values above come from 2.6's headers, and
+  // other releases may number them differently.
+  if (majorMinor !== SUPPORTED_VERSION) {
+    throw new Error(
+      `oneDNN ${version} is not supported: this toolkit calls the C API ` +
+        `of oneDNN ${SUPPORTED_VERSION} (Debian 12's libdnnl2)`,
+    );
   }
   const allocate = Deno.UnsafePointer.create(MEMORY_ALLOCATE);
 
@@ -976,6 +1001,8 @@ function wrap(library: string, s: Symbols, openMp: OpenMp): OneDnn {
   };
 
   const reluPlans = new Map<string, Plan>();
+  /** Answers of `supports` by pass, thread count and geometry. */
+  const support = new Map<string, boolean>();
 
   /** Builds the ReLU gradient over `size` floats, seen as one array. */
   const reluPlan = (size: number): Plan => {
@@ -1021,6 +1048,7 @@ function wrap(library: string, s: Symbols, openMp: OpenMp): OneDnn {
   return {
     library,
     version,
+    defaultThreads: openMp.omp_get_max_threads(),
     forward(g, x, filter, y) {
       run("forward", g, [x, y, filter]);
     },
@@ -1070,6 +1098,32 @@ function wrap(library: string, s: Symbols, openMp: OpenMp): OneDnn {
         );
       floatsAt(b.dGamma).set(pairs.subarray(2 * c, 3 * c));
       floatsAt(b.dBeta).set(pairs.subarray(3 * c, 4 * c));
+    },
+    supports(kind, g) {
+      const key = `${kind}:${openMp.omp_get_max_threads()}:${keyOf(g)}`;
+      const known = support.get(key);
+      if (known !== undefined) return known;
+      let ok = true;
+      try {
+        if (kind === "maxPool") {
+          cachedPlan(
+            poolPlans,
+            `forward:${keyOf(g)}`,
+            () => poolPlan(false, g),
+          );
+          cachedPlan(
+            poolPlans,
+            `backward:${keyOf(g)}`,
+            () => poolPlan(true, g),
+          );
+        } else {
+          planFor(kind, g);
+        }
+      } catch {
+        ok = false;
+      }
+      support.set(key, ok);
+      return ok;
     },
     maxPoolForward(g, x, y) {
       const plan = cachedPlan(

@@ -78,6 +78,11 @@ export interface OpenBlas {
   ): void;
   /** Sets the threads of OpenBLAS's own pool, for every later call. */
   setThreads(threads: number): void;
+  /**
+   * OpenBLAS's threads when it was opened: OPENBLAS_NUM_THREADS, else
+   * every core.
+   */
+  defaultThreads: number;
   /** Returns the threads OpenBLAS uses. */
   threads(): number;
 }
@@ -132,6 +137,7 @@ function wrap(
   return {
     library,
     config,
+    defaultThreads: symbols.openblas_get_num_threads(),
     sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
       symbols.cblas_sgemm(
         ROW_MAJOR,

@@ -4,9 +4,10 @@
  * and two temporary tensors. Only the accelerated wasm path registers the
  * kernel; elsewhere the gradient stays tfjs's.
  *
- * The kernel differs from tfjs's formula only where x is NaN: tfjs gives
- * NaN there (step(NaN) is NaN), the kernel gives 0. A NaN activation still
- * reaches the loss through the forward pass, where the trainer stops on it.
+ * The JavaScript kernel computes tfjs's formula, dy * step(x), bit for bit,
+ * NaN and infinities included. oneDNN's kernel differs where x is NaN: it
+ * returns dy there, where tfjs returns NaN. A NaN activation still reaches
+ * the loss through the forward pass, where the trainer stops on it.
  *
  * @module
  */
@@ -41,8 +42,9 @@ export function reluGradConfig(core: tf.GradConfig): tf.GradConfig {
 }
 
 /**
- * Writes dx = dy where x > 0, else 0, for `size` floats at the float
- * indices `dy`, `x` and `dx` of `floats`.
+ * Writes dx = dy * step(x) for `size` floats at the float indices `dy`,
+ * `x` and `dx` of `floats`, where step(x) is 1 for x > 0, NaN for NaN and
+ * 0 otherwise, as in tfjs.
  */
 export function reluGradInto(
   floats: Float32Array,
@@ -52,6 +54,8 @@ export function reluGradInto(
   size: number,
 ): void {
   for (let i = 0; i < size; i++) {
-    floats[dx + i] = floats[x + i] > 0 ? floats[dy + i] : 0;
+    const value = floats[x + i];
+    const step = value > 0 ? 1 : value <= 0 ? 0 : NaN;
+    floats[dx + i] = floats[dy + i] * step;
   }
 }

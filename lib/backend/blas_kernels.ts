@@ -21,13 +21,20 @@
  * thresholds are options). So do calls with NCHW, non-float32 data or
  * dilations other than 1, on either library.
  *
- * The same switch also replaces `MaxPoolGrad` with a JavaScript kernel
- * (no BLAS involved) that was 2-3 times as fast as the shipped one on the
- * ImageNet stem's pool. Where a window's maximum occurs twice, it sends the
- * gradient to the first, like the cpu backend. The shipped kernel picks
- * another, which matters only at tied zeros after ReLU, whose own gradient
- * is 0. The kernel belongs to this path so that the plain path keeps its
- * results.
+ * The same switch registers more kernels, all of which belong to this
+ * path so that the plain path keeps its results:
+ *
+ * - `MaxPoolGrad`: oneDNN's from the workspace of its `MaxPool`, else a
+ *   JavaScript kernel that was 2-3 times as fast as the shipped one. Where
+ *   a window's maximum occurs twice, both send the gradient to the first,
+ *   like the cpu backend; the shipped kernel picks another.
+ * - `MaxPool` (oneDNN only), which keeps the workspace, and `Identity`,
+ *   which shares its input's buffer instead of copying it.
+ * - The fused batch-norm kernels of `batchNormTraining` and a ReLU-gradient
+ *   kernel: oneDNN primitives, or JavaScript passes on OpenBLAS.
+ *
+ * Shapes that oneDNN rejects (such as an empty output) go to the kernels
+ * registered before.
  *
  * Limitations: `FusedConv2D` keeps the
  * shipped XNNPACK kernel. `--allow-ffi` lifts Deno's sandbox for the
@@ -107,7 +114,8 @@ export interface BlasKernelOptions {
   libraries?: readonly string[];
   /**
    * oneDNN library names or paths for `Deno.dlopen`, tried in order.
-   * @default ONEDNN_LIBRARIES ("libdnnl.so.2")
+   * @default ONEDNN_LIBRARIES (Debian's multiarch path of libdnnl.so.2,
+   *   then "libdnnl.so.2")
    */
   oneDnnLibraries?: readonly string[];
   /**
@@ -269,11 +277,47 @@ function dnnGeometry(
 
 /** {@linkcode geometryOf} with the bottom and right padding. */
 function dnnGeometryOf(info: tf.backend_util.Conv2DInfo): DnnConvGeometry {
+  const g = geometryOf(info);
   return {
-    ...geometryOf(info),
-    padBottom: info.padInfo.bottom,
-    padRight: info.padInfo.right,
+    ...g,
+    padBottom: farPadding(
+      g.inHeight,
+      g.outHeight,
+      g.filterHeight,
+      g.strideHeight,
+      g.padTop,
+      info.padInfo.bottom,
+    ),
+    padRight: farPadding(
+      g.inWidth,
+      g.outWidth,
+      g.filterWidth,
+      g.strideWidth,
+      g.padLeft,
+      info.padInfo.right,
+    ),
   };
+}
+
+/**
+ * Returns the bottom (or right) padding that oneDNN needs for one axis:
+ * it requires out = floor((in + near + far - filter) / stride) + 1. tfjs's
+ * own value satisfies that except under dimRoundingMode "ceil" or
+ * "round", where the output has an extra row that reads past the padding;
+ * then the far padding grows to cover it.
+ */
+function farPadding(
+  size: number,
+  out: number,
+  filter: number,
+  stride: number,
+  near: number,
+  far: number,
+): number {
+  const fits = (pad: number) =>
+    Math.floor((size + near + pad - filter) / stride) + 1 === out;
+  if (fits(far)) return far;
+  return (out - 1) * stride + filter - size - near;
 }
 
 function sizeOf(shape: number[]): number {
@@ -325,11 +369,15 @@ function blasKernels(
     const backend = args.backend as unknown as WasmBackend;
     const { geometry: g, outShape } = geometry(x.shape, filter.shape, attrs);
     if (!worthBlas(g)) return fallback(tf.Conv2D, args);
+    const dg = dnnGeometry(x.shape, filter.shape, attrs);
+    if (dnn !== undefined && !dnn.supports("forward", dg)) {
+      return fallback(tf.Conv2D, args);
+    }
     const out = backend.makeOutput(outShape, "float32");
     if (sizeOf(outShape) > 0 && dnn !== undefined) {
       const base = memoryOf(backend).base;
       dnn.forward(
-        dnnGeometry(x.shape, filter.shape, attrs),
+        dg,
         pointerOf(backend, base, x),
         pointerOf(backend, base, filter),
         pointerOf(backend, base, out),
@@ -365,6 +413,10 @@ function blasKernels(
     );
     checkShape(tf.Conv2DBackpropFilter, dy.shape, outShape);
     if (!worthBlas(g)) return fallback(tf.Conv2DBackpropFilter, args);
+    const dg = dnnGeometry(x.shape, attrs.filterShape, attrs);
+    if (dnn !== undefined && !dnn.supports("backwardWeights", dg)) {
+      return fallback(tf.Conv2DBackpropFilter, args);
+    }
 
     const out = backend.makeOutput(attrs.filterShape, "float32");
     const memory = memoryOf(backend);
@@ -373,7 +425,7 @@ function blasKernels(
       memory.floats.fill(0, start, start + sizeOf(out.shape));
     } else if (sizeOf(out.shape) > 0 && dnn !== undefined) {
       dnn.backwardWeights(
-        dnnGeometry(x.shape, attrs.filterShape, attrs),
+        dg,
         pointerOf(backend, memory.base, x),
         pointerOf(backend, memory.base, dy),
         pointerOf(backend, memory.base, out),
@@ -409,6 +461,10 @@ function blasKernels(
     );
     checkShape(tf.Conv2DBackpropInput, dy.shape, outShape);
     if (!worthBlas(g)) return fallback(tf.Conv2DBackpropInput, args);
+    const dg = dnnGeometry(attrs.inputShape, filter.shape, attrs);
+    if (dnn !== undefined && !dnn.supports("backwardData", dg)) {
+      return fallback(tf.Conv2DBackpropInput, args);
+    }
 
     const out = backend.makeOutput(attrs.inputShape, "float32");
     const memory = memoryOf(backend);
@@ -417,7 +473,7 @@ function blasKernels(
       memory.floats.fill(0, start, start + sizeOf(out.shape));
     } else if (sizeOf(out.shape) > 0 && dnn !== undefined) {
       dnn.backwardData(
-        dnnGeometry(attrs.inputShape, filter.shape, attrs),
+        dg,
         pointerOf(backend, memory.base, dy),
         pointerOf(backend, memory.base, filter),
         pointerOf(backend, memory.base, out),
@@ -437,13 +493,19 @@ function blasKernels(
 
   /**
    * Workspaces of oneDNN's max pools by the output's dataId, with the
-   * pool's geometry and the output's heap offset to check a match. Entries
+   * pool's geometry, the input and both heap offsets to check a match. Entries
    * go with their outputs; the Identity kernel below shares dataIds, so
    * the copy that the tape saves finds its entry too.
    */
   const workspaces = new WeakMap<
     object,
-    { workspace: Uint8Array; key: string; offset: number }
+    {
+      workspace: Uint8Array;
+      key: string;
+      offset: number;
+      input: object;
+      inputOffset: number;
+    }
   >();
 
   const poolInfo = (x: tf.TensorInfo, attrs: tf.MaxPoolGradAttrs) =>
@@ -463,11 +525,13 @@ function blasKernels(
       return fallback(tf.MaxPool, args);
     }
     const info = poolInfo(x, attrs);
-    if (sizeOf(info.outShape) === 0) return fallback(tf.MaxPool, args);
+    const g = dnnGeometryOf(info);
+    if (sizeOf(info.outShape) === 0 || !dnn.supports("maxPool", g)) {
+      return fallback(tf.MaxPool, args);
+    }
     const backend = args.backend as unknown as WasmBackend;
     const out = backend.makeOutput(info.outShape, "float32");
     const base = memoryOf(backend).base;
-    const g = dnnGeometryOf(info);
     const workspace = dnn.maxPoolForward(
       g,
       pointerOf(backend, base, x),
@@ -477,6 +541,8 @@ function blasKernels(
       workspace,
       key: JSON.stringify(g),
       offset: floatOffset(backend, out),
+      input: x.dataId,
+      inputOffset: floatOffset(backend, x),
     });
     return out;
   };
@@ -500,7 +566,9 @@ function blasKernels(
     if (
       dnn !== undefined && saved !== undefined &&
       saved.key === JSON.stringify(g) &&
-      saved.offset === floatOffset(backend, y)
+      saved.offset === floatOffset(backend, y) &&
+      saved.input === x.dataId &&
+      saved.inputOffset === floatOffset(backend, x)
     ) {
       dnn.maxPoolBackward(
         g,
@@ -720,6 +788,7 @@ function checkShape(kernelName: string, actual: number[], expected: number[]) {
 /** The thread controls of either library. */
 function engineOf(engine: ConvEngine): {
   setThreads(threads: number): void;
+  defaultThreads: number;
 } {
   return "dnn" in engine ? engine.dnn : engine.blas;
 }
@@ -757,14 +826,16 @@ function replaceKernel(config: tf.KernelConfig): void {
 }
 
 /**
- * Replaces the three convolution kernels of the wasm backend with OpenBLAS
- * sgemm calls, when OpenBLAS loads. Call `installWasmKernels` first: the
- * batch-norm gradient comes from there, and the kernels registered now
- * are the ones that calls with unsupported attributes fall back to.
+ * Replaces the convolution kernels of the wasm backend, and the others
+ * listed in the module documentation, with calls into oneDNN or OpenBLAS,
+ * when one loads. Call `installWasmKernels` first: the batch-norm gradient
+ * comes from there, and the kernels registered now are the ones that
+ * calls with unsupported attributes fall back to.
  *
- * Returns the outcome instead of throwing when OpenBLAS or the FFI
- * permission is missing, so that callers can report the fallback. Calling
- * it while installed returns the current state.
+ * Returns the outcome instead of throwing when both libraries or the FFI
+ * permission are missing, so that callers can report the fallback. Calling
+ * it while installed returns the current state. Without `threads`, the
+ * library's default thread count applies, whatever an earlier install set.
  *
  * @example
  * ```ts ignore
@@ -779,7 +850,8 @@ function replaceKernel(config: tf.KernelConfig): void {
  * await tf.setBackend("wasm");
  * ```
  *
- * @throws {Error} If `threads` is not a positive integer.
+ * @throws {Error} If `threads` is not a positive integer, or the library
+ *   (option or CAMDROP_CONV) is not one of {@linkcode CONVOLUTION_LIBRARIES}.
  */
 export function installBlasKernels(options: BlasKernelOptions = {}): BlasInfo {
   if (installed !== undefined) {
@@ -794,8 +866,11 @@ export function installBlasKernels(options: BlasKernelOptions = {}): BlasInfo {
   }
   const convolutions = options.convolutions ?? convolutionsByEnvironment();
   if (!CONVOLUTION_LIBRARIES.includes(convolutions)) {
+    const source = options.convolutions === undefined
+      ? `${CONVOLUTIONS_ENVIRONMENT_VARIABLE}=${convolutions}`
+      : `convolutions '${convolutions}'`;
     throw new Error(
-      `installBlasKernels: unknown convolution library '${convolutions}': ` +
+      `installBlasKernels: unknown convolution library (${source}): ` +
         `expected one of ${CONVOLUTION_LIBRARIES.join(", ")}`,
     );
   }
@@ -804,7 +879,10 @@ export function installBlasKernels(options: BlasKernelOptions = {}): BlasInfo {
     return { used: false, reason: load.problem };
   }
   const engine = load.engine;
-  if (threads !== undefined) engineOf(engine).setThreads(threads);
+  // Without a count, the library's own default comes back, not the count
+  // of an earlier install.
+  const controls = engineOf(engine);
+  controls.setThreads(threads ?? controls.defaultThreads);
 
   const previous = new Map<string, tf.KernelConfig | undefined>();
   for (const name of KERNEL_NAMES) {

@@ -598,6 +598,80 @@ async function checkTrainingStep(
   }
 }
 
+// x and dy pairs that cover both signs of zero, NaN and the infinities.
+const RELU_X = [2, -3, 0, -0, NaN, Infinity, -Infinity, 0.5, -1, 0];
+const RELU_DY = [1.5, 2, -4, 3, 5, -2, 7, Infinity, -Infinity, NaN];
+
+/** Runs the ReLU gradient of sum(relu(x) * dy) on the active backend. */
+function runReluGrad(): Float32Array {
+  const x = tf.tensor1d(RELU_X);
+  const dy = tf.tensor1d(RELU_DY);
+  const dx = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), dy)))(x);
+  const out = dx.dataSync() as Float32Array;
+  tf.dispose([x, dy, dx]);
+  return out;
+}
+
+testEachLibrary("ReLU gradient matches tfjs's formula", async (library) => {
+  const ours = await onBlas(library, () => {
+    assert.notEqual(tf.getKernel("CamdropReluGrad", "wasm"), undefined);
+    return runReluGrad();
+  });
+  const reference = await onCpu(runReluGrad);
+  RELU_X.forEach((x, i) => {
+    // oneDNN passes dy through where x is NaN (documented); tfjs and the
+    // JavaScript kernel give NaN.
+    const expected = library === "onednn" && Number.isNaN(x)
+      ? Math.fround(RELU_DY[i])
+      : reference[i];
+    assert.ok(
+      Object.is(ours[i], expected),
+      `x ${x}, dy ${RELU_DY[i]}: got ${ours[i]}, expected ${expected}`,
+    );
+  });
+});
+
+testEachLibrary("kernels follow dimRoundingMode ceil", async (library) => {
+  // A numeric pad with "ceil" adds an output row that reads past the
+  // padding; oneDNN needs a larger far padding for it. Only the forward
+  // passes: tfjs's conv and max-pool gradients drop dimRoundingMode, on
+  // every backend.
+  const run = () => {
+    const x = tf.tensor4d(values(2 * 7 * 6 * 3, 1), [2, 7, 6, 3]);
+    const w = tf.tensor4d(values(3 * 3 * 3 * 4, 2), [3, 3, 3, 4]);
+    const y = tf.conv2d(x, w, 2, 1, "NHWC", 1, "ceil");
+    const pooled = tf.maxPool(x, 3, 2, 1, "ceil");
+    const out = [y, pooled].map((t) => t.dataSync() as Float32Array);
+    tf.dispose([x, w, y, pooled]);
+    return out;
+  };
+  const ours = await onBlas(library, run);
+  const reference = await onCpu(run);
+  assertRelativeError("conv", ours[0], reference[0], KERNEL_TOLERANCE);
+  // The OpenBLAS path keeps the shipped MaxPool, which ignores "ceil"
+  // (tfjs-backend-wasm 4.22); only oneDNN's pool is ours.
+  if (library === "onednn") {
+    assertRelativeError("max pool", ours[1], reference[1], 0);
+  }
+});
+
+testEachLibrary("threads return to the default", (library) => {
+  // The default of both libraries: their variable, else every core.
+  const variable = library === "onednn"
+    ? "OMP_NUM_THREADS"
+    : "OPENBLAS_NUM_THREADS";
+  const expected = Number(
+    Deno.env.get(variable) ?? navigator.hardwareConcurrency,
+  );
+  const one = installBlasKernels({ convolutions: library, threads: 1 });
+  uninstallBlasKernels();
+  const again = installBlasKernels({ convolutions: library });
+  uninstallBlasKernels();
+  assert.equal(one.threads, 1);
+  assert.equal(again.threads, expected);
+  return Promise.resolve();
+});
+
 Deno.test("BLAS kernels report a missing library", async () => {
   const info = installBlasKernels({
     libraries: [MISSING_LIBRARY],
@@ -771,7 +845,7 @@ Deno.test("BLAS kernels reject an unknown convolution library", () => {
       installBlasKernels({
         convolutions: "mkl" as ConvolutionLibrary,
       }),
-    /unknown convolution library 'mkl': expected one of auto, onednn, openblas/,
+    /unknown convolution library \(convolutions 'mkl'\): expected one of auto, onednn, openblas/,
   );
   assert.equal(blasKernelsInstalled(), false);
 });

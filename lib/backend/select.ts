@@ -183,7 +183,14 @@ async function tryWasm(
     if (blas === false) {
       uninstallBlasKernels();
     } else {
-      const outcome = installBlasKernels(blas);
+      let outcome: BlasInfo;
+      try {
+        outcome = installBlasKernels(blas);
+      } catch (error) {
+        // An invalid option or CAMDROP_CONV value: the request fails, and
+        // the caller restores the backend that was active before.
+        return firstLine(error);
+      }
       if (!outcome.used) onBlasProblem(outcome.reason ?? "unknown reason");
     }
   }
