@@ -1,5 +1,5 @@
 /**
- * The ReLU gradient as one kernel: dx = dy where x > 0, else 0. tfjs's
+ * The ReLU gradient as one kernel: dx = dy * step(x). tfjs's
  * own gradient composes it of Step, Cast and Multiply, three full passes
  * and two temporary tensors. Only the accelerated wasm path registers the
  * kernel; elsewhere the gradient stays tfjs's.
@@ -55,7 +55,10 @@ export function reluGradInto(
 ): void {
   for (let i = 0; i < size; i++) {
     const value = floats[x + i];
-    const step = value > 0 ? 1 : value <= 0 ? 0 : NaN;
+    // NaN fails both comparisons and keeps step = NaN.
+    let step = NaN;
+    if (value > 0) step = 1;
+    else if (value <= 0) step = 0;
     floats[dx + i] = floats[dy + i] * step;
   }
 }
