@@ -158,10 +158,10 @@ installed with python3-torch), which picks AVX-512 kernels for each shape
 and runs them on OpenMP threads. The route: call oneDNN's primitives
 through \`Deno.dlopen\` on the wasm heap, as the BLAS path calls sgemm,
 with activations in tfjs's NHWC layout and only the filters reordered.
-This route was not predicted in writing before it was measured; each
-piece was measured on its own as it landed, at the paper's shapes (batch
-16 in micro-batches of 8, 2 threads, idle machine; OpenBLAS path 6.27 s a
-step in the same session):
+This route was not predicted in writing before it was measured. Each piece
+was measured on its own as it landed, at the paper's shapes: batch 16 in
+micro-batches of 8, 2 threads, idle machine, where the OpenBLAS path took 6.27 s
+a step in the same session.
 
 1. The three convolution kernels on oneDNN: 4.21 s. Convolutions went
    from 2.58 s to about 1.0 s of a profiled micro-batch of 8.
@@ -227,9 +227,8 @@ const METHOD_SECTION = `## What is measured
   one wasm thread. Results are bit-identical from run to run at a fixed
   OpenBLAS thread count.
 - **oneDNN path** ("ours, tfjs wasm + oneDNN"): the same step with the
-  three convolution kernels, training-mode batch norm and its gradient,
-  max pool and its gradient, and the ReLU gradient run as oneDNN
-  primitives through \`Deno.dlopen\` on the wasm heap
+  three convolution kernels, batch norm, max pool and the ReLU gradient
+  as oneDNN primitives (forward and backward) through \`Deno.dlopen\` on the wasm heap
   (\`lib/backend/_onednn.ts\`), on oneDNN's OpenMP threads (the threads
   column). The remaining kernels (elementwise arithmetic, reductions, the
   dense layers, the optimiser) run on one wasm thread. This is the default

@@ -73,10 +73,9 @@ function scratchOf(floats: number): Float32Array {
   return scratch;
 }
 
-/**
- * Allocates floats whose address stays valid across JavaScript lines. V8
+/** * Allocates floats whose address stays valid across JavaScript lines. V8
  * keeps a small typed array made with a length inside its own heap, where
- * a garbage collection may move it; an ArrayBuffer's storage never moves.
+ * a garbage collection may move it. An ArrayBuffer's storage never moves.
  */
 function offHeapFloats(length: number): Float32Array<ArrayBuffer> {
   return new Float32Array(new ArrayBuffer(4 * length));

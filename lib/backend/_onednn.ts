@@ -1000,8 +1000,10 @@ function wrap(library: string, s: Symbols, openMp: OpenMp): OneDnn {
     };
   };
 
-  const reluPlans = new Map<string, Plan>();
-  /** Answers of `supports` by pass, thread count and geometry. */
+  const reluPlans = new Map<
+    string,
+    Plan
+  >(); /** Results of `supports` by pass, thread count and geometry. */
   const support = new Map<string, boolean>();
 
   /** Builds the ReLU gradient over `size` floats, seen as one array. */

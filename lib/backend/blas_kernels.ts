@@ -102,8 +102,7 @@ export const CONVOLUTION_LIBRARIES: readonly ConvolutionLibrary[] = [
 
 /** Options of {@linkcode installBlasKernels}. */
 export interface BlasKernelOptions {
-  /**
-   * Which library runs the convolutions.
+  /**   * The library that runs the convolutions.
    * @default the environment variable CAMDROP_CONV when set, else "auto"
    */
   convolutions?: ConvolutionLibrary;
@@ -299,12 +298,11 @@ function dnnGeometryOf(info: tf.backend_util.Conv2DInfo): DnnConvGeometry {
   };
 }
 
-/**
- * Returns the bottom (or right) padding that oneDNN needs for one axis:
+/** * Returns the bottom (or right) padding that oneDNN needs for one axis:
  * it requires out = floor((in + near + far - filter) / stride) + 1. tfjs's
- * own value satisfies that except under dimRoundingMode "ceil" or
- * "round", where the output has an extra row that reads past the padding;
- * then the far padding grows to cover it.
+ * own value satisfies that, except under dimRoundingMode "ceil" or "round",
+ * whose output can have an extra row that reads past the padding. Then
+ * the far padding grows to cover that row.
  */
 function farPadding(
   size: number,
@@ -673,9 +671,8 @@ function checkBatchNormInputs(
   return channels;
 }
 
-/**
- * The fused batch-norm kernels: oneDNN's primitives when `dnn` is given
- * and the data is not empty, else the JavaScript passes.
+/** * Builds the fused batch-norm kernels: oneDNN's primitives when `dnn` is
+ * given and the data is not empty, else the JavaScript passes.
  */
 function batchNormKernels(dnn: OneDnn | undefined): {
   forward: tf.KernelFunc;
@@ -692,6 +689,7 @@ function batchNormKernels(dnn: OneDnn | undefined): {
     const mean = backend.makeOutput([channels], "float32");
     const variance = backend.makeOutput([channels], "float32");
     const pixels = sizeOf(x.shape) / channels;
+
     const memory = memoryOf(backend);
     if (dnn !== undefined && pixels > 0 && x.shape.length === 4) {
       const at = (info: tf.TensorInfo) => pointerOf(backend, memory.base, info);
@@ -729,6 +727,7 @@ function batchNormKernels(dnn: OneDnn | undefined): {
     const mean = input(args.inputs, "mean");
     const variance = input(args.inputs, "variance");
     const { epsilon } = args.attrs as unknown as { epsilon: number };
+
     const channels = checkBatchNormInputs(BATCH_NORM_TRAIN_GRAD, dy, [
       gamma,
       mean,
@@ -740,6 +739,7 @@ function batchNormKernels(dnn: OneDnn | undefined): {
     const dGamma = backend.makeOutput([channels], "float32");
     const dBeta = backend.makeOutput([channels], "float32");
     const pixels = sizeOf(dy.shape) / channels;
+
     const memory = memoryOf(backend);
     if (dnn !== undefined && pixels > 0 && dy.shape.length === 4) {
       const at = (info: tf.TensorInfo) => pointerOf(backend, memory.base, info);
@@ -785,7 +785,7 @@ function checkShape(kernelName: string, actual: number[], expected: number[]) {
   }
 }
 
-/** The thread controls of either library. */
+/** Returns the thread controls of either library. */
 function engineOf(engine: ConvEngine): {
   setThreads(threads: number): void;
   defaultThreads: number;

@@ -663,11 +663,11 @@ testEachLibrary("threads return to the default", (library) => {
   const expected = Number(
     Deno.env.get(variable) ?? navigator.hardwareConcurrency,
   );
-  const one = installBlasKernels({ convolutions: library, threads: 1 });
+  const single = installBlasKernels({ convolutions: library, threads: 1 });
   uninstallBlasKernels();
   const again = installBlasKernels({ convolutions: library });
   uninstallBlasKernels();
-  assert.equal(one.threads, 1);
+  assert.equal(single.threads, 1);
   assert.equal(again.threads, expected);
   return Promise.resolve();
 });
