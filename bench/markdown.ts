@@ -227,8 +227,8 @@ const METHOD_SECTION = `## What is measured
   one wasm thread. Results are bit-identical from run to run at a fixed
   OpenBLAS thread count.
 - **oneDNN path** ("ours, tfjs wasm + oneDNN"): the same step with the
-  three convolution kernels, batch norm, max pool and the ReLU gradient
-  as oneDNN primitives (forward and backward) through \`Deno.dlopen\` on the wasm heap
+  three convolution kernels, batch norm, max pool and the ReLU gradient on
+  oneDNN. They run as oneDNN primitives (forward and backward) through \`Deno.dlopen\` on the wasm heap
   (\`lib/backend/_onednn.ts\`), on oneDNN's OpenMP threads (the threads
   column). The remaining kernels (elementwise arithmetic, reductions, the
   dense layers, the optimiser) run on one wasm thread. This is the default

@@ -212,9 +212,9 @@ function geometry(
   inputShape: number[],
   filterShape: number[],
   attrs: ConvAttrs,
-): { geometry: ConvGeometry; outShape: number[] } {
+): { geometry: DnnConvGeometry; outShape: number[] } {
   const info = convInfo(inputShape, filterShape, attrs);
-  return { outShape: info.outShape, geometry: geometryOf(info) };
+  return { outShape: info.outShape, geometry: dnnGeometryOf(info) };
 }
 
 /** Picks the fields of {@linkcode ConvGeometry} from a tfjs Conv2DInfo. */
@@ -264,14 +264,6 @@ function pointerOf(
   info: tf.TensorInfo,
 ): Deno.PointerValue {
   return Deno.UnsafePointer.offset(base, floatOffset(backend, info) * 4);
-}
-
-function dnnGeometry(
-  inputShape: number[],
-  filterShape: number[],
-  attrs: ConvAttrs,
-): DnnConvGeometry {
-  return dnnGeometryOf(convInfo(inputShape, filterShape, attrs));
 }
 
 /** {@linkcode geometryOf} with the bottom and right padding. */
@@ -367,15 +359,14 @@ function blasKernels(
     const backend = args.backend as unknown as WasmBackend;
     const { geometry: g, outShape } = geometry(x.shape, filter.shape, attrs);
     if (!worthBlas(g)) return fallback(tf.Conv2D, args);
-    const dg = dnnGeometry(x.shape, filter.shape, attrs);
-    if (dnn !== undefined && !dnn.supports("forward", dg)) {
+    if (dnn !== undefined && !dnn.supports("forward", g)) {
       return fallback(tf.Conv2D, args);
     }
     const out = backend.makeOutput(outShape, "float32");
     if (sizeOf(outShape) > 0 && dnn !== undefined) {
       const base = memoryOf(backend).base;
       dnn.forward(
-        dg,
+        g,
         pointerOf(backend, base, x),
         pointerOf(backend, base, filter),
         pointerOf(backend, base, out),
@@ -411,8 +402,7 @@ function blasKernels(
     );
     checkShape(tf.Conv2DBackpropFilter, dy.shape, outShape);
     if (!worthBlas(g)) return fallback(tf.Conv2DBackpropFilter, args);
-    const dg = dnnGeometry(x.shape, attrs.filterShape, attrs);
-    if (dnn !== undefined && !dnn.supports("backwardWeights", dg)) {
+    if (dnn !== undefined && !dnn.supports("backwardWeights", g)) {
       return fallback(tf.Conv2DBackpropFilter, args);
     }
 
@@ -423,7 +413,7 @@ function blasKernels(
       memory.floats.fill(0, start, start + sizeOf(out.shape));
     } else if (sizeOf(out.shape) > 0 && dnn !== undefined) {
       dnn.backwardWeights(
-        dg,
+        g,
         pointerOf(backend, memory.base, x),
         pointerOf(backend, memory.base, dy),
         pointerOf(backend, memory.base, out),
@@ -459,8 +449,7 @@ function blasKernels(
     );
     checkShape(tf.Conv2DBackpropInput, dy.shape, outShape);
     if (!worthBlas(g)) return fallback(tf.Conv2DBackpropInput, args);
-    const dg = dnnGeometry(attrs.inputShape, filter.shape, attrs);
-    if (dnn !== undefined && !dnn.supports("backwardData", dg)) {
+    if (dnn !== undefined && !dnn.supports("backwardData", g)) {
       return fallback(tf.Conv2DBackpropInput, args);
     }
 
@@ -471,7 +460,7 @@ function blasKernels(
       memory.floats.fill(0, start, start + sizeOf(out.shape));
     } else if (sizeOf(out.shape) > 0 && dnn !== undefined) {
       dnn.backwardData(
-        dg,
+        g,
         pointerOf(backend, memory.base, dy),
         pointerOf(backend, memory.base, filter),
         pointerOf(backend, memory.base, out),

@@ -174,6 +174,31 @@ async function onBlas<T>(
   }
 }
 
+/** Runs `script` in a child Deno with `permissions`, read from stdin. */
+async function runScript(
+  script: string,
+  permissions: string[],
+  cwd?: URL,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissions, "--no-prompt", "-"],
+    cwd,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(script));
+  await writer.close();
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
 async function onCpu<T>(f: () => T): Promise<T> {
   await tf.setBackend("cpu");
   return f();
@@ -730,20 +755,13 @@ Deno.test("BLAS kernels without FFI permission", async () => {
     });
     console.log(JSON.stringify({ name: info.name, blas: info.blas, warnings }));
   `;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-env", "--no-prompt", "-"],
-    cwd: root,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(script));
-  await writer.close();
-  const output = await child.output();
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 0, stderr);
-  const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+  const output = await runScript(
+    script,
+    ["--allow-read", "--allow-env"],
+    root,
+  );
+  assert.equal(output.code, 0, output.stderr);
+  const lines = output.stdout.trim().split("\n");
   const result = JSON.parse(lines[lines.length - 1]);
   assert.equal(result.name, "wasm");
   assert.equal(result.blas.used, false);
@@ -803,20 +821,10 @@ Deno.test({
       const afterPin = mapped();
       console.log(JSON.stringify({ llvm, before, afterClose, pinned, afterPin }));
     `;
-    const child = new Deno.Command(Deno.execPath(), {
-      // /proc/self/maps needs --allow-all in Deno 2.9.
-      args: ["run", "--allow-all", "--no-prompt", "-"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(script));
-    await writer.close();
-    const output = await child.output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 0, stderr);
-    const steps = JSON.parse(new TextDecoder().decode(output.stdout).trim());
+    // /proc/self/maps needs --allow-all in Deno 2.9.
+    const output = await runScript(script, ["--allow-all"]);
+    assert.equal(output.code, 0, output.stderr);
+    const steps = JSON.parse(output.stdout.trim());
     assert.equal(steps.before, false, "mapped before any dlopen");
     if (steps.llvm) {
       assert.equal(steps.afterClose, false, "still mapped after dlclose");
