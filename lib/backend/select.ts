@@ -25,6 +25,9 @@ import {
   blasKernelsInfo,
   blasKernelsInstalled,
   blasRequestedByEnvironment,
+  CONVOLUTION_LIBRARIES,
+  CONVOLUTIONS_ENVIRONMENT_VARIABLE,
+  convolutionsByEnvironment,
   installBlasKernels,
   uninstallBlasKernels,
 } from "./blas_kernels.ts";
@@ -187,8 +190,8 @@ async function tryWasm(
       try {
         outcome = installBlasKernels(blas);
       } catch (error) {
-        // An invalid option or CAMDROP_CONV value: the request fails, and
-        // the caller restores the backend that was active before.
+        // An invalid thread count: the request fails, and the caller
+        // restores the backend that was active before.
         return firstLine(error);
       }
       if (!outcome.used) onBlasProblem(outcome.reason ?? "unknown reason");
@@ -278,6 +281,20 @@ export async function setupBackend(
   const importModule = options.importModule ?? defaultImport;
   const installKernels = options.installKernels ?? true;
   const blas = blasRequest(options.blas);
+  if (blas !== false) {
+    // A mistyped library is a usage error, not a reason to fall back to
+    // a slower backend.
+    const convolutions = blas.convolutions ?? convolutionsByEnvironment();
+    if (!CONVOLUTION_LIBRARIES.includes(convolutions)) {
+      const source = blas.convolutions === undefined
+        ? `${CONVOLUTIONS_ENVIRONMENT_VARIABLE}=${convolutions}`
+        : `blas.convolutions '${convolutions}'`;
+      throw new Error(
+        `setupBackend: invalid convolution library (${source}). Expected ` +
+          `one of ${CONVOLUTION_LIBRARIES.join(", ")}`,
+      );
+    }
+  }
   let blasReason: string | undefined;
   const previous = tf.engine().backendName;
   const reasons: string[] = [];

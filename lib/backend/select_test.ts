@@ -232,3 +232,10 @@ Deno.test({
     await tf.setBackend("cpu");
   },
 });
+
+Deno.test("setupBackend rejects an unknown convolution library", async () => {
+  await assert.rejects(
+    () => setupBackend("auto", { blas: { convolutions: "mkl" as never } }),
+    /invalid convolution library \(blas.convolutions 'mkl'\)\. Expected one of auto, onednn, openblas/,
+  );
+});
